@@ -1,0 +1,234 @@
+"""Typed Dagster resources: the warehouse, the lake, the landing zone and MLflow.
+
+Each external system has one interface with a local and a production implementation, so the
+same assets and sensors run on a laptop and in production. Resources connect lazily, inside
+their methods; constructing one touches nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+import psycopg
+from dagster_aws.s3 import S3Resource
+
+IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
+
+
+class Warehouse(dg.ConfigurableResource):
+    """The Postgres warehouse (sales history, uploads registry, forecasts, ``analytics`` views)."""
+
+    url: str
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection]:
+        """A connection whose transaction commits when the block ends without error."""
+        with psycopg.connect(self.url) as conn:
+            yield conn
+
+
+class Lake(dg.ConfigurableResource):
+    """Object storage for raw files and Parquet snapshots, addressed by ``/``-separated keys."""
+
+    def uri(self, key: str) -> str:
+        raise NotImplementedError
+
+    def write_bytes(self, key: str, data: bytes) -> str:
+        raise NotImplementedError
+
+    def read_bytes(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def write_parquet(self, key: str, frame: pd.DataFrame) -> str:
+        """Write ``frame`` as Parquet under ``key`` and return its URI."""
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        return self.write_bytes(key, buffer.getvalue())
+
+    def read_parquet(self, key: str) -> pd.DataFrame:
+        return pd.read_parquet(io.BytesIO(self.read_bytes(key)))
+
+
+class LocalLake(Lake):
+    """The lake as a folder on local disk (the local deployment)."""
+
+    root: str
+
+    def _path(self, key: str) -> Path:
+        return Path(self.root) / key
+
+    def uri(self, key: str) -> str:
+        return self._path(key).resolve().as_uri()
+
+    def write_bytes(self, key: str, data: bytes) -> str:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        return self.uri(key)
+
+    def read_bytes(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+
+class S3Lake(Lake):
+    """The lake in an S3 bucket through dagster-aws (production; MinIO or moto in tests)."""
+
+    s3: dg.ResourceDependency[S3Resource]
+    bucket: str
+    prefix: str = "lake"
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix.strip('/')}/{key}" if self.prefix else key
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def write_bytes(self, key: str, data: bytes) -> str:
+        self.s3.get_client().put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        return self.uri(key)
+
+    def read_bytes(self, key: str) -> bytes:
+        response = self.s3.get_client().get_object(Bucket=self.bucket, Key=self._key(key))
+        return response["Body"].read()
+
+    def exists(self, key: str) -> bool:
+        client = self.s3.get_client()
+        listed = client.list_objects_v2(Bucket=self.bucket, Prefix=self._key(key), MaxKeys=1)
+        return any(obj["Key"] == self._key(key) for obj in listed.get("Contents", []))
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One file seen in the landing zone."""
+
+    key: str
+    size: int
+    modified: datetime
+    version: str  # S3 etag or local size+mtime: changes when the content is replaced
+
+
+class LandingZone(dg.ConfigurableResource):
+    """Where merchants drop sales files: a local folder or an S3 prefix."""
+
+    settle_seconds: float = 2.0
+
+    def list_files(self) -> list[LandingFile]:
+        raise NotImplementedError
+
+    def read_bytes(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def uri(self, key: str) -> str:
+        raise NotImplementedError
+
+    def _is_candidate(self, key: str, modified: datetime) -> bool:
+        name = key.rsplit("/", 1)[-1]
+        if not name or name.startswith((".", "~")) or name.endswith(IGNORED_SUFFIXES):
+            return False
+        age = datetime.now(UTC).timestamp() - modified.timestamp()
+        return age >= self.settle_seconds
+
+
+class LocalLandingZone(LandingZone):
+    """A landing folder on local disk; sub-folders are scanned too."""
+
+    root: str
+
+    def list_files(self) -> list[LandingFile]:
+        root = Path(self.root)
+        if not root.is_dir():
+            return []
+        files = []
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            stat = path.stat()
+            modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+            key = path.relative_to(root).as_posix()
+            if self._is_candidate(key, modified):
+                files.append(LandingFile(key, stat.st_size, modified, f"{stat.st_size}-{stat.st_mtime_ns}"))
+        return files
+
+    def read_bytes(self, key: str) -> bytes:
+        return (Path(self.root) / key).read_bytes()
+
+    def uri(self, key: str) -> str:
+        return (Path(self.root) / key).resolve().as_uri()
+
+
+class S3LandingZone(LandingZone):
+    """A landing prefix in an S3 bucket, listed page by page."""
+
+    s3: dg.ResourceDependency[S3Resource]
+    bucket: str
+    prefix: str = "landing"
+
+    def list_files(self) -> list[LandingFile]:
+        paginator = self.s3.get_client().get_paginator("list_objects_v2")
+        prefix = self.prefix.strip("/") + "/" if self.prefix else ""
+        files = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                key = obj["Key"][len(prefix) :]
+                if self._is_candidate(key, obj["LastModified"]):
+                    files.append(
+                        LandingFile(key, obj["Size"], obj["LastModified"], obj["ETag"].strip('"'))
+                    )
+        return sorted(files, key=lambda f: f.key)
+
+    def read_bytes(self, key: str) -> bytes:
+        prefix = self.prefix.strip("/") + "/" if self.prefix else ""
+        response = self.s3.get_client().get_object(Bucket=self.bucket, Key=prefix + key)
+        return response["Body"].read()
+
+    def uri(self, key: str) -> str:
+        prefix = self.prefix.strip("/") + "/" if self.prefix else ""
+        return f"s3://{self.bucket}/{prefix}{key}"
+
+
+class MlflowTracking(dg.ConfigurableResource):
+    """MLflow 3 tracking on a Postgres backend store, artifacts in the lake."""
+
+    tracking_uri: str
+    artifact_location: str
+    experiment: str = "forecast_pipeline"
+
+    def experiment_id(self) -> str:
+        """Point MLflow at the tracking store and return the experiment's id, creating it once."""
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        client = mlflow.MlflowClient()
+        found = client.get_experiment_by_name(self.experiment)
+        if found is not None:
+            return found.experiment_id
+        for attempt in range(3):
+            try:
+                return client.create_experiment(
+                    self.experiment, artifact_location=self.artifact_location
+                )
+            except mlflow.exceptions.MlflowException:
+                # another process created it between the lookup and the create
+                found = client.get_experiment_by_name(self.experiment)
+                if found is not None:
+                    return found.experiment_id
+                time.sleep(0.5 * (attempt + 1))
+        raise RuntimeError(f"could not create MLflow experiment {self.experiment!r}")
+
+    def run_url_hint(self, run_id: str) -> dict[str, Any]:
+        return {"tracking_uri": self.tracking_uri, "experiment": self.experiment, "run_id": run_id}
