@@ -20,6 +20,7 @@ from forecast_pipeline.defs.resources import (
     MlflowTracking,
     S3Lake,
     S3LandingZone,
+    SyntheticIndicators,
     Warehouse,
 )
 
@@ -58,6 +59,8 @@ def _shared_resources() -> dict[str, Any]:
             tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"),
             artifact_location=dg.EnvVar("FORECAST_MLFLOW_ARTIFACTS"),
         ),
+        # FRED and Yahoo Finance sources replace this in production with the indicators work.
+        "indicator_source": SyntheticIndicators(),
     }
 
 

@@ -8,13 +8,11 @@ their methods; constructing one touches nothing.
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -161,7 +159,9 @@ class LocalLandingZone(LandingZone):
             modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
             key = path.relative_to(root).as_posix()
             if self._is_candidate(key, modified):
-                files.append(LandingFile(key, stat.st_size, modified, f"{stat.st_size}-{stat.st_mtime_ns}"))
+                files.append(
+                    LandingFile(key, stat.st_size, modified, f"{stat.st_size}-{stat.st_mtime_ns}")
+                )
         return files
 
     def read_bytes(self, key: str) -> bytes:
@@ -217,18 +217,27 @@ class MlflowTracking(dg.ConfigurableResource):
         found = client.get_experiment_by_name(self.experiment)
         if found is not None:
             return found.experiment_id
-        for attempt in range(3):
-            try:
-                return client.create_experiment(
-                    self.experiment, artifact_location=self.artifact_location
-                )
-            except mlflow.exceptions.MlflowException:
-                # another process created it between the lookup and the create
-                found = client.get_experiment_by_name(self.experiment)
-                if found is not None:
-                    return found.experiment_id
-                time.sleep(0.5 * (attempt + 1))
-        raise RuntimeError(f"could not create MLflow experiment {self.experiment!r}")
+        return client.create_experiment(self.experiment, artifact_location=self.artifact_location)
 
-    def run_url_hint(self, run_id: str) -> dict[str, Any]:
-        return {"tracking_uri": self.tracking_uri, "experiment": self.experiment, "run_id": run_id}
+
+class IndicatorSource(dg.ConfigurableResource):
+    """Where macro and market indicator observations come from."""
+
+    def observations(self, start: date, end: date) -> pd.DataFrame:
+        """Observations over [start, end]: series_id, observation_date, value, published_date,
+        source, frequency."""
+        raise NotImplementedError
+
+
+class SyntheticIndicators(IndicatorSource):
+    """Deterministic synthetic FRED-like and market-like series for the offline demo.
+
+    Every row is stored with ``source = 'synthetic'``.
+    """
+
+    seed: int = 7
+
+    def observations(self, start: date, end: date) -> pd.DataFrame:
+        from forecast_pipeline.sample import SampleConfig, generate_indicators
+
+        return generate_indicators(SampleConfig(seed=self.seed, start=start, end=end))

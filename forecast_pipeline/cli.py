@@ -1,0 +1,186 @@
+"""The ``forecast-pipeline`` command: everyday actions on the platform."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from forecast_pipeline.settings import PlatformSettings, load_settings
+
+
+def _local_env(settings: PlatformSettings) -> dict[str, str]:
+    from forecast_pipeline.deployments import Deployment, parse_deployment
+    from forecast_pipeline.local_stack import prepare_local_stack
+
+    if parse_deployment(settings.deployment) is not Deployment.LOCAL:
+        raise click.UsageError(
+            "this command starts the local stack; in production the services are deployed "
+            "separately (see deploy/README.md)"
+        )
+    env = prepare_local_stack(settings)
+    os.environ.update(env)
+    return env
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log what the platform does.")
+def main(verbose: bool) -> None:
+    """forecast_pipeline: sales files in, validated history, backtested forecasts out.
+
+    Every command reads its settings from FORECAST_* environment variables (see README.md).
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+
+
+@main.command()
+@click.option("--products", default=300, show_default=True, help="Products in the sample.")
+@click.option("--stores", default=2, show_default=True, help="Stores in the sample.")
+@click.option("--seed", default=7, show_default=True, help="Seed of the sample generator.")
+def demo(products: int, stores: int, seed: int) -> None:
+    """Run the whole platform end to end on a generated sample and show what it produced.
+
+    Starts (or reuses) the local Postgres, applies migrations, writes the sample merchant's
+    quarterly sales files into the landing zone, ingests them, backtests the models, publishes
+    forecasts, and prints the top products, the backtest figures and where everything is.
+    """
+    from forecast_pipeline.demo import run_demo
+    from forecast_pipeline.sample import SampleConfig
+
+    settings = load_settings()
+    _local_env(settings)
+    report = run_demo(settings, SampleConfig(seed=seed, n_products=products, n_stores=stores))
+    env = report.env
+    echo = click.echo
+    echo(click.style("\n== Uploads ==", bold=True))
+    echo(
+        f"{report.sample_files} sample files in {settings.landing_dir}; "
+        f"{len(report.new_uploads)} new upload(s) ingested in this run"
+    )
+    echo(report.uploads.to_string(index=False))
+    echo(click.style(f"\n== Backtest (forecast week {report.forecast_week}) ==", bold=True))
+    echo(report.leaderboard.to_string(index=False))
+    echo(click.style("\n== Top 3 products per category, next week ==", bold=True))
+    echo(report.top_products.to_string(index=False))
+    run = report.latest_run.iloc[0]
+    echo(click.style("\n== Published run ==", bold=True))
+    echo(
+        f"model {run['model_version']}, trained on weeks {run['data_start']} .. "
+        f"{run['data_end']}, published {run['published_at']:%Y-%m-%d %H:%M:%S %Z}"
+    )
+    echo(click.style("\n== Row counts ==", bold=True))
+    for table, count in report.row_counts.items():
+        echo(f"{table:40s} {count:>10,d}")
+    echo(click.style("\n== Stage wall times ==", bold=True))
+    for stage, seconds in report.stage_seconds.items():
+        echo(f"{stage:50s} {seconds:8.1f} s")
+    echo(click.style("\n== Where things are ==", bold=True))
+    echo(f"warehouse (tables in schemas warehouse, forecasts): {env['FORECAST_WAREHOUSE_URL']}")
+    echo(f"BI views (schema analytics, role {settings.reader_role}): {env['FORECAST_READER_URL']}")
+    echo(
+        f"MLflow runs: tracking URI {env['MLFLOW_TRACKING_URI']}, experiment forecast_pipeline, "
+        f"run {run['mlflow_run_id']}; artifacts in {env['FORECAST_MLFLOW_ARTIFACTS']}"
+    )
+    echo(
+        f"lake files: {env['FORECAST_LAKE_ROOT']} (raw/, validated/, features/, models/, "
+        "forecasts/, indicators/)"
+    )
+    echo(f"Dagster instance: {env['DAGSTER_HOME']}")
+    echo(
+        "\nNext: `forecast-pipeline ui` opens the Dagster UI on http://127.0.0.1:3000 and "
+        "`forecast-pipeline api` serves http://127.0.0.1:8000/api/v1/forecast/top-products"
+    )
+
+
+@main.command()
+@click.option("--port", default=3000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def ui(port: int, host: str) -> None:
+    """Start the Dagster UI and daemon (`dagster dev`) on the local stack."""
+    from forecast_pipeline.local_stack import REPOSITORY_ROOT
+
+    _local_env(load_settings())
+    dagster = shutil.which("dagster") or str(Path(sys.executable).parent / "dagster")
+    command = [
+        dagster,
+        "dev",
+        "-w",
+        str(REPOSITORY_ROOT / "workspace.yaml"),
+        "-h",
+        host,
+        "-p",
+        str(port),
+    ]
+    raise SystemExit(subprocess.call(command))
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def api(port: int, host: str) -> None:
+    """Serve the read-only forecast API (FastAPI on uvicorn) from the analytics views."""
+    import uvicorn
+
+    settings = load_settings()
+    if settings.deployment == "local":
+        _local_env(settings)
+    uvicorn.run("forecast_pipeline.api.app:create_app", factory=True, host=host, port=port)
+
+
+@main.command()
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+def upload(files: tuple[Path, ...]) -> None:
+    """Put sales files into the local landing zone (written atomically, picked up by the sensor)."""
+    settings = load_settings()
+    settings.landing_dir.mkdir(parents=True, exist_ok=True)
+    for source in files:
+        target = settings.landing_dir / source.name
+        partial = target.with_name(target.name + ".part")
+        shutil.copyfile(source, partial)
+        partial.replace(target)
+        click.echo(f"{source} -> {target}")
+
+
+@main.command()
+def migrate() -> None:
+    """Apply the warehouse migrations (starting the local Postgres if needed)."""
+    from forecast_pipeline.warehouse.migrate import current_revision, upgrade
+
+    settings = load_settings()
+    if settings.deployment == "local":
+        env = _local_env(settings)
+        url = env["FORECAST_WAREHOUSE_URL"]
+    else:
+        url = os.environ.get("FORECAST_WAREHOUSE_URL") or ""
+        if not url:
+            raise click.UsageError("FORECAST_WAREHOUSE_URL is not set")
+        upgrade(url)
+    click.echo(f"warehouse at migration {current_revision(url)}")
+
+
+@main.command()
+@click.option("--products", default=300, show_default=True)
+@click.option("--stores", default=2, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+def sample(products: int, stores: int, seed: int) -> None:
+    """Write the generated sample merchant's sales files into the landing zone."""
+    from forecast_pipeline.sample import SampleConfig, write_sales_uploads
+
+    settings = load_settings()
+    config = SampleConfig(seed=seed, n_products=products, n_stores=stores)
+    for path in write_sales_uploads(settings.landing_dir, config):
+        click.echo(str(path))
+
+
+@main.command()
+def env() -> None:
+    """Print the local stack's environment as shell exports (for psql, dagster, mlflow)."""
+    for key, value in sorted(_local_env(load_settings()).items()):
+        click.echo(f"export {key}='{value}'")

@@ -1,0 +1,195 @@
+"""Accuracy metrics of backtest predictions at product, category and total level.
+
+Definitions (``e = yhat - y``, sums over every scored point of the group):
+
+* ``mae``  = mean ``|e|``; ``rmse`` = sqrt(mean ``e**2``);
+* ``wape`` = sum ``|e|`` / sum ``|y|``;
+* ``bias`` = sum ``e`` / sum ``y`` (positive = over-forecast);
+* ``mase`` = mean over series (and cutoffs) of ``MAE_series / scale_series``, where the scale is
+  the in-sample MAE of the seasonal-naive forecast on the training data available at the cutoff
+  (:func:`series_scale`). Series with less than one season plus one point of history use the
+  lag-1 naive MAE instead; series whose scale is zero or undefined are left out of the mean.
+
+The category and total levels are scored on aggregated series: predictions and actuals are
+summed over products (per category, or over everything) before computing the metrics, and the
+MASE scale is computed on the equally aggregated training history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from utilsforecast.losses import mae as uf_mae
+
+__all__ = [
+    "LEVELS",
+    "METRIC_COLUMNS",
+    "attach_categories",
+    "cutoff_scales",
+    "score_backtest",
+    "series_scale",
+]
+
+LEVELS: tuple[str, ...] = ("product", "category", "total")
+METRIC_COLUMNS = ["model", "level", "cutoff", "mae", "rmse", "wape", "mase", "bias"]
+UNKNOWN_CATEGORY = "unknown"
+_TOTAL_ID = "total"
+
+
+def attach_categories(frame: pd.DataFrame, categories: pd.DataFrame) -> pd.DataFrame:
+    """Add a ``category`` column to ``frame`` by ``unique_id``.
+
+    ``categories`` has columns ``unique_id``, ``category`` (one row per product). Products
+    missing from it get the category ``"unknown"`` so that category totals still add up to the
+    grand total.
+    """
+    missing = {"unique_id", "category"} - set(categories.columns)
+    if missing:
+        raise ValueError(f"categories frame is missing columns {sorted(missing)}")
+    mapping = categories.drop_duplicates("unique_id").set_index("unique_id")["category"]
+    out = frame.copy()
+    out["category"] = out["unique_id"].map(mapping).fillna(UNKNOWN_CATEGORY)
+    return out
+
+
+def series_scale(history: pd.DataFrame, season_length: int) -> pd.DataFrame:
+    """In-sample naive MAE of each series, the denominator of MASE and of the interval scores.
+
+    ``scale = mean |y_t - y_{t-season_length}|`` over the series' history; when the history
+    has at most ``season_length`` points it falls back to ``mean |y_t - y_{t-1}|``. Series with a
+    single point get NaN.
+
+    Args:
+        history: ``unique_id``, ``ds``, ``y`` (gap free).
+        season_length: seasonal period in steps.
+
+    Returns:
+        ``unique_id``, ``scale``.
+    """
+    hist = history.sort_values(["unique_id", "ds"])
+    grouped = hist.groupby("unique_id", sort=True)["y"]
+    seasonal = (hist["y"] - grouped.shift(season_length)).abs()
+    naive = (hist["y"] - grouped.shift(1)).abs()
+    seas_scale = seasonal.groupby(hist["unique_id"]).mean()
+    naive_scale = naive.groupby(hist["unique_id"]).mean()
+    scale = seas_scale.fillna(naive_scale)
+    return scale.rename("scale").rename_axis("unique_id").reset_index()
+
+
+def cutoff_scales(
+    history: pd.DataFrame, cutoffs: Sequence[pd.Timestamp], season_length: int
+) -> pd.DataFrame:
+    """:func:`series_scale` of every series on its history up to (and including) each cutoff.
+
+    Returns ``unique_id``, ``cutoff``, ``scale`` (series without history at a cutoff are absent).
+    """
+    frames = []
+    for cutoff in sorted(pd.to_datetime(pd.Series(cutoffs)).unique()):
+        scale = series_scale(history[history["ds"] <= cutoff], season_length)
+        frames.append(scale.assign(cutoff=cutoff))
+    if not frames:
+        return pd.DataFrame(columns=["unique_id", "cutoff", "scale"])
+    return pd.concat(frames, ignore_index=True)[["unique_id", "cutoff", "scale"]]
+
+
+def score_backtest(
+    predictions: pd.DataFrame,
+    history: pd.DataFrame,
+    categories: pd.DataFrame,
+    models: Sequence[str],
+    season_length: int,
+) -> pd.DataFrame:
+    """Metrics of every model at every level, per cutoff and overall.
+
+    Args:
+        predictions: ``unique_id``, ``ds``, ``cutoff``, ``y`` and one column per model.
+        history: the full series (``unique_id``, ``ds``, ``y``); for each cutoff only the part
+            up to the cutoff is used (MASE scale).
+        categories: ``unique_id`` -> ``category``.
+        models: model columns to score.
+        season_length: seasonal period of the MASE scale.
+
+    Returns:
+        Columns :data:`METRIC_COLUMNS`; ``cutoff`` is NaT on the overall row of each
+        (model, level).
+    """
+    preds = attach_categories(predictions, categories)
+    hist = attach_categories(history, categories)
+    frames = []
+    for level in LEVELS:
+        level_preds, level_hist = _aggregate(preds, hist, level, models)
+        frames.append(_score_level(level_preds, level_hist, models, season_length, level))
+    metrics = pd.concat(frames, ignore_index=True)
+    metrics["cutoff"] = pd.to_datetime(metrics["cutoff"])
+    return metrics[METRIC_COLUMNS]
+
+
+def _aggregate(
+    preds: pd.DataFrame, hist: pd.DataFrame, level: str, models: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    value_cols = ["y", *models]
+    if level == "product":
+        return preds[["unique_id", "ds", "cutoff", *value_cols]], hist[["unique_id", "ds", "y"]]
+    if level == "category":
+        key_preds, key_hist = preds["category"], hist["category"]
+    else:
+        key_preds = pd.Series(_TOTAL_ID, index=preds.index)
+        key_hist = pd.Series(_TOTAL_ID, index=hist.index)
+    agg_preds = (
+        preds.assign(unique_id=key_preds)
+        .groupby(["unique_id", "cutoff", "ds"], as_index=False)[value_cols]
+        .sum()
+    )
+    agg_hist = hist.assign(unique_id=key_hist).groupby(["unique_id", "ds"], as_index=False)["y"].sum()
+    return agg_preds, agg_hist
+
+
+def _score_level(
+    preds: pd.DataFrame,
+    hist: pd.DataFrame,
+    models: Sequence[str],
+    season_length: int,
+    level: str,
+) -> pd.DataFrame:
+    mase = _mase(preds, hist, models, season_length)
+    rows = []
+    groups = [(cutoff, part) for cutoff, part in preds.groupby("cutoff", sort=True)]
+    groups.append((pd.NaT, preds))
+    for cutoff, part in groups:
+        part_mase = mase if pd.isna(cutoff) else mase[mase["cutoff"] == cutoff]
+        for model in models:
+            row = _pooled(part["y"].to_numpy(), part[model].to_numpy())
+            values = part_mase[model].to_numpy()
+            values = values[np.isfinite(values)]
+            row["mase"] = float(values.mean()) if values.size else np.nan
+            rows.append({"model": model, "level": level, "cutoff": cutoff, **row})
+    return pd.DataFrame(rows)
+
+
+def _pooled(y: np.ndarray, yhat: np.ndarray) -> dict[str, float]:
+    err = yhat - y
+    abs_sum = float(np.abs(y).sum())
+    y_sum = float(y.sum())
+    return {
+        "mae": float(np.abs(err).mean()),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "wape": float(np.abs(err).sum() / abs_sum) if abs_sum > 0 else np.nan,
+        "bias": float(err.sum() / y_sum) if y_sum != 0 else np.nan,
+    }
+
+
+def _mase(
+    preds: pd.DataFrame, hist: pd.DataFrame, models: Sequence[str], season_length: int
+) -> pd.DataFrame:
+    """MASE per (cutoff, series): utilsforecast MAE divided by :func:`cutoff_scales`."""
+    models = list(models)
+    df = preds[["unique_id", "ds", "cutoff", "y", *models]]
+    mae = uf_mae(df, models, cutoff_col="cutoff")
+    scales = cutoff_scales(hist, preds["cutoff"].unique(), season_length)
+    merged = mae.merge(scales, on=["unique_id", "cutoff"], how="left")
+    scale = merged["scale"].where(merged["scale"] > 0)
+    for model in models:
+        merged[model] = merged[model] / scale
+    return merged[["cutoff", "unique_id", *models]]

@@ -1,0 +1,98 @@
+"""Running the asset graph in-process on a Dagster instance: what the demo and benchmarks do.
+
+The steps are the ones the daemon would take: evaluate the landing-zone sensor, register the
+upload partitions it asks for, run the ingest job per upload, refresh the indicators, then run
+the weekly forecast job for the latest complete week.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import dagster as dg
+
+from forecast_pipeline.defs.ingest.sensors import landing_zone_sensor
+from forecast_pipeline.defs.partitions import sales_uploads, weekly
+from forecast_pipeline.defs.resources import LandingZone
+
+
+class PipelineRunFailed(RuntimeError):
+    """A Dagster run launched by the runner did not succeed."""
+
+
+@dataclass
+class StageTimer:
+    """Wall time per named stage, in the order the stages ran."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+def discover_uploads(instance: dg.DagsterInstance, landing: LandingZone) -> list[str]:
+    """Evaluate the landing-zone sensor once and register the upload partitions it requests."""
+    context = dg.build_sensor_context(instance=instance, resources={"landing": landing})
+    result = landing_zone_sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    uploads = [request.partition_key for request in result.run_requests or []]
+    if uploads:
+        instance.add_dynamic_partitions(sales_uploads.name, uploads)
+    return [u for u in uploads if u is not None]
+
+
+def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, partition: str) -> None:
+    result = job.execute_in_process(
+        instance=instance, partition_key=partition, raise_on_error=False
+    )
+    if not result.success:
+        raise PipelineRunFailed(
+            f"{job.name} failed for partition {partition} (run {result.run_id})"
+        )
+
+
+def forecast_week_for(last_sale: date) -> str:
+    """The weekly partition of the latest week (Monday to Sunday) complete by ``last_sale``."""
+    week_start = last_sale - timedelta(days=(last_sale.weekday() + 1) % 7 + 6)
+    key = week_start.isoformat()
+    if key not in weekly.get_partition_keys():
+        raise ValueError(f"no weekly partition {key}: the sales history ends on {last_sale}")
+    return key
+
+
+def run_pipeline(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    landing: LandingZone,
+    last_sale_date: Callable[[], date],
+    timer: StageTimer | None = None,
+) -> tuple[list[str], str]:
+    """Ingest whatever is new in the landing zone, refresh indicators and publish forecasts.
+
+    Returns the uploads ingested by this call and the weekly partition that was published.
+    """
+    timer = timer or StageTimer()
+    with timer.stage("sensor"):
+        new_uploads = discover_uploads(instance, landing)
+    ingest = defs.resolve_job_def("ingest_upload_job")
+    with timer.stage("ingest (raw, validated, sales history)"):
+        for upload in new_uploads:
+            _execute(ingest, instance, upload)
+    with timer.stage("indicators"):
+        result = defs.resolve_job_def("indicators_job").execute_in_process(instance=instance)
+        if not result.success:
+            raise PipelineRunFailed(f"indicators_job failed (run {result.run_id})")
+    week = forecast_week_for(last_sale_date())
+    forecast_job = defs.resolve_job_def("weekly_forecast_job")
+    with timer.stage("weekly forecast (features, backtest, publish)"):
+        _execute(forecast_job, instance, week)
+    return new_uploads, week
