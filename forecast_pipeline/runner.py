@@ -8,10 +8,11 @@ the weekly forecast job for the latest complete week.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import dagster as dg
 
@@ -50,14 +51,17 @@ def discover_uploads(instance: dg.DagsterInstance, landing: LandingZone) -> list
     return [u for u in uploads if u is not None]
 
 
-def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, partition: str) -> None:
+def _execute(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    partition: str | None = None,
+    run_config: Mapping[str, Any] | None = None,
+) -> None:
     result = job.execute_in_process(
-        instance=instance, partition_key=partition, raise_on_error=False
+        instance=instance, partition_key=partition, run_config=run_config, raise_on_error=False
     )
     if not result.success:
-        raise PipelineRunFailed(
-            f"{job.name} failed for partition {partition} (run {result.run_id})"
-        )
+        raise PipelineRunFailed(f"{job.name} failed (partition {partition}, run {result.run_id})")
 
 
 def forecast_week_for(last_sale: date) -> str:
@@ -75,10 +79,13 @@ def run_pipeline(
     landing: LandingZone,
     last_sale_date: Callable[[], date],
     timer: StageTimer | None = None,
+    forecast_config: Mapping[str, Any] | None = None,
 ) -> tuple[list[str], str]:
     """Ingest whatever is new in the landing zone, refresh indicators and publish forecasts.
 
-    Returns the uploads ingested by this call and the weekly partition that was published.
+    ``forecast_config`` overrides fields of the weekly job's ``ForecastConfig`` (horizon,
+    backtest windows, ...). Returns the uploads ingested by this call and the weekly partition
+    that was published.
     """
     timer = timer or StageTimer()
     with timer.stage("sensor"):
@@ -88,11 +95,14 @@ def run_pipeline(
         for upload in new_uploads:
             _execute(ingest, instance, upload)
     with timer.stage("indicators"):
-        result = defs.resolve_job_def("indicators_job").execute_in_process(instance=instance)
-        if not result.success:
-            raise PipelineRunFailed(f"indicators_job failed (run {result.run_id})")
+        _execute(defs.resolve_job_def("indicators_job"), instance)
     week = forecast_week_for(last_sale_date())
     forecast_job = defs.resolve_job_def("weekly_forecast_job")
+    run_config = None
+    if forecast_config:
+        configured = (["models", "backtest"], ["forecasts", "product_forecasts"])
+        ops = {defs.get_assets_def(dg.AssetKey(key)).node_def.name for key in configured}
+        run_config = {"ops": {op: {"config": dict(forecast_config)} for op in ops}}
     with timer.stage("weekly forecast (features, backtest, publish)"):
-        _execute(forecast_job, instance, week)
+        _execute(forecast_job, instance, week, run_config)
     return new_uploads, week

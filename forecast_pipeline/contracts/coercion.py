@@ -56,6 +56,34 @@ def _to_text(value: Any) -> str:
     return str(value)
 
 
+def _fullmatch(values: pd.Series, pattern: str) -> np.ndarray:
+    """Boolean mask of the strings that match ``pattern`` entirely (vectorised in C
+    through pyarrow when it is installed, else with Python's ``re``)."""
+    try:
+        matched = values.astype("string[pyarrow]").str.fullmatch(pattern)
+        return matched.fillna(False).to_numpy(dtype=bool)
+    except ImportError:  # pragma: no cover - pyarrow is optional
+        return values.str.fullmatch(pattern, na=False).to_numpy(dtype=bool)
+
+
+def _convert_distinct(logical_type: str, text: pd.Series) -> pd.Series:
+    """Typed values (missing where invalid) of distinct, non-missing strings."""
+    if logical_type == "date":
+        well_formed = _fullmatch(text, _DATE)
+        typed = pd.to_datetime(text.where(well_formed), format="%Y-%m-%d", errors="coerce")
+        return typed.astype("datetime64[ns]")
+    if logical_type in ("integer", "number"):
+        pattern = _INTEGER if logical_type == "integer" else _NUMBER
+        well_formed = _fullmatch(text, pattern)
+        typed = pd.to_numeric(text.where(well_formed), errors="coerce").astype("float64")
+        limit = _INT64_LIMIT if logical_type == "integer" else np.inf
+        return typed.where(np.isfinite(typed) & (typed.abs() < limit))
+    if logical_type == "boolean":
+        typed = text.str.lower().map(_BOOLEANS).astype(object)
+        return typed.where(typed.notna(), None)
+    raise ValueError(f"unknown logical type {logical_type!r}")
+
+
 def coerce_series(logical_type: str, values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Convert an object series of strings (None = missing) to ``logical_type``.
 
@@ -63,27 +91,24 @@ def coerce_series(logical_type: str, values: pd.Series) -> tuple[pd.Series, pd.S
     datetime64[ns], integer/number -> float64, boolean -> object of True/False/None,
     string -> object) with a missing value wherever the input was missing or
     invalid; ``invalid`` is a boolean mask of the present values that failed.
+
+    Each distinct string is converted once (uploads repeat dates, quantities and
+    flags on many rows), then the results are spread back over the rows.
     """
-    present = values.notna()
     if logical_type == "string":
         return values, pd.Series(False, index=values.index)
-    text = values.astype(object)
-    if logical_type == "date":
-        well_formed = text.str.fullmatch(_DATE, na=False)
-        typed = pd.to_datetime(text.where(well_formed), format="%Y-%m-%d", errors="coerce")
-        typed = typed.astype("datetime64[ns]")
-    elif logical_type in ("integer", "number"):
-        pattern = _INTEGER if logical_type == "integer" else _NUMBER
-        well_formed = text.str.fullmatch(pattern, na=False)
-        typed = pd.to_numeric(text.where(well_formed), errors="coerce").astype("float64")
-        limit = _INT64_LIMIT if logical_type == "integer" else np.inf
-        typed = typed.where(np.isfinite(typed) & (typed.abs() < limit))
-    elif logical_type == "boolean":
-        typed = text.str.lower().map(_BOOLEANS).astype(object)
-        typed = typed.where(typed.notna(), None)
+    codes, distinct = pd.factorize(values.astype(object), use_na_sentinel=True)
+    converted = _convert_distinct(logical_type, pd.Series(distinct, dtype=object))
+    present = codes >= 0
+    if logical_type == "boolean":
+        typed_values = np.full(len(values), None, dtype=object)
+    elif logical_type == "date":
+        typed_values = np.full(len(values), np.datetime64("NaT", "ns"))
     else:
-        raise ValueError(f"unknown logical type {logical_type!r}")
-    invalid = present & typed.isna()
+        typed_values = np.full(len(values), np.nan)
+    typed_values[present] = converted.to_numpy()[codes[present]]
+    typed = pd.Series(typed_values, index=values.index)
+    invalid = pd.Series(present, index=values.index) & typed.isna()
     return typed, invalid
 
 

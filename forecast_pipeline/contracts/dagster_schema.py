@@ -31,7 +31,9 @@ def _column(prop: Property) -> dg.TableColumn:
         type=prop.logical_type,
         description=prop.description,
         constraints=dg.TableColumnConstraints(
-            nullable=not prop.required, unique=prop.unique, other=other or None
+            nullable=not prop.required and prop.default_value is None,
+            unique=prop.unique,
+            other=other or None,
         ),
     )
 

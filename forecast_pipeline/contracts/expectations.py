@@ -5,16 +5,17 @@ to the contract: ``rule`` (the rule id reported in rejections), ``column`` (or
 ``columns`` for row-level rules) and ``message`` (a template for the rejection
 message, with ``{value}`` standing for the offending value's repr).
 
-| contract                              | GX expectation                                  |
-|---------------------------------------|-------------------------------------------------|
-| ``required: true``                    | ExpectColumnToExist + ExpectColumnValuesToNotBeNull |
-| ``unique: true``                      | ExpectColumnValuesToBeUnique                    |
-| ``mustBeBetween: [a, b]``             | ExpectColumnValuesToBeBetween(min_value=a, max_value=b) |
-| ``mustBeGreaterThanOrEqualTo: x``     | ExpectColumnValuesToBeBetween(min_value=x)      |
-| ``mustBeLessThanOrEqualTo: x``        | ExpectColumnValuesToBeBetween(max_value=x)      |
-| ``validValues: [...]``                | ExpectColumnValuesToBeInSet(value_set=[...])    |
-| ``mustNotBeInFuture: true``           | ExpectColumnValuesToBeBetween(max_value=as_of)  |
-| object ``uniqueCombination``          | ExpectCompoundColumnsToBeUnique(column_list, ignore_row_if="any_value_is_missing") |
+Mapping (contract -> GX expectation class):
+
+* ``required: true`` -> ExpectColumnToExist and ExpectColumnValuesToNotBeNull
+* ``unique: true`` -> ExpectColumnValuesToBeUnique
+* ``mustBeBetween: [a, b]`` -> ExpectColumnValuesToBeBetween(min_value=a, max_value=b)
+* ``mustBeGreaterThanOrEqualTo: x`` -> ExpectColumnValuesToBeBetween(min_value=x)
+* ``mustBeLessThanOrEqualTo: x`` -> ExpectColumnValuesToBeBetween(max_value=x)
+* ``validValues: [...]`` -> ExpectColumnValuesToBeInSet(value_set=[...])
+* ``mustNotBeInFuture: true`` -> ExpectColumnValuesToBeBetween(max_value=as_of)
+* object-level ``uniqueCombination`` -> ExpectCompoundColumnsToBeUnique(column_list,
+  ignore_row_if="any_value_is_missing")
 """
 
 from __future__ import annotations
@@ -43,9 +44,7 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def _column_expectations(
-    prop: Property, rule: QualityRule, as_of: dt.date | None
-) -> Any:
+def _column_expectations(prop: Property, rule: QualityRule, as_of: dt.date | None) -> Any:
     import great_expectations as gx
 
     expectations = gx.expectations
@@ -54,7 +53,9 @@ def _column_expectations(
         meta["description"] = rule.description
     if rule.rule == "mustBeBetween":
         low, high = rule.must_be_between or (0, 0)
-        meta["message"] = f"{prop.name}: {{value}} is not between {_number(low)} and {_number(high)}"
+        meta["message"] = (
+            f"{prop.name}: {{value}} is not between {_number(low)} and {_number(high)}"
+        )
         return expectations.ExpectColumnValuesToBeBetween(
             column=prop.name, min_value=low, max_value=high, meta=meta
         )
@@ -102,23 +103,32 @@ def expectations_for(contract: DataContract, *, as_of: dt.date | None = None) ->
             result.append(
                 expectations.ExpectColumnToExist(
                     column=prop.name,
-                    meta={"rule": REQUIRED_RULE, "column": prop.name,
-                          "message": f"{prop.name}: column is missing"},
+                    meta={
+                        "rule": REQUIRED_RULE,
+                        "column": prop.name,
+                        "message": f"{prop.name}: column is missing",
+                    },
                 )
             )
             result.append(
                 expectations.ExpectColumnValuesToNotBeNull(
                     column=prop.name,
-                    meta={"rule": REQUIRED_RULE, "column": prop.name,
-                          "message": f"{prop.name}: a value is required"},
+                    meta={
+                        "rule": REQUIRED_RULE,
+                        "column": prop.name,
+                        "message": f"{prop.name}: a value is required",
+                    },
                 )
             )
         if prop.unique:
             result.append(
                 expectations.ExpectColumnValuesToBeUnique(
                     column=prop.name,
-                    meta={"rule": UNIQUE_RULE, "column": prop.name,
-                          "message": f"{prop.name}: {{value}} appears on more than one line"},
+                    meta={
+                        "rule": UNIQUE_RULE,
+                        "column": prop.name,
+                        "message": f"{prop.name}: {{value}} appears on more than one line",
+                    },
                 )
             )
         result.extend(_column_expectations(prop, rule, as_of) for rule in prop.rules)

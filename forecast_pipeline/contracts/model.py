@@ -134,7 +134,9 @@ class Property(_Model):
     @classmethod
     def _identifier(cls, value: str) -> str:
         if not _IDENTIFIER.match(value):
-            raise ValueError(f"column name {value!r} must be an identifier ([A-Za-z_][A-Za-z0-9_]*)")
+            raise ValueError(
+                f"column name {value!r} must be an identifier ([A-Za-z_][A-Za-z0-9_]*)"
+            )
         return value
 
     @model_validator(mode="after")

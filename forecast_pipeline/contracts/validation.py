@@ -2,7 +2,9 @@
 
 Steps of ``validate_frame``:
 
-1. file-level checks (``line_number`` column, required columns present);
+1. file-level checks (``line_number`` column, required columns present); records
+   flagged in the optional ``_malformed`` column are rejected (``field_count``)
+   and set aside;
 2. defaults (``defaultValue``) for absent or empty values;
 3. coercion of every column to its logical type; a failure is a rejection with
    rule ``logicalType`` and the cell becomes missing for the next step;
@@ -19,7 +21,6 @@ as a missing required value.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,11 +33,11 @@ from forecast_pipeline.contracts.errors import ContractViolation
 from forecast_pipeline.contracts.expectations import REQUIRED_RULE, expectation_suite
 from forecast_pipeline.contracts.model import DataContract, Property
 
-logger = logging.getLogger(__name__)
-
 LINE_NUMBER = "line_number"
 LOGICAL_TYPE_RULE = "logicalType"
 FIELD_COUNT_RULE = "field_count"
+#: Optional frame column: the problem of a record that could not be split into fields.
+MALFORMED = "_malformed"
 REJECTION_COLUMNS = ["line_number", "column", "value", "rule", "message"]
 
 #: GX 1.x result format: every failing row, identified by its ``line_number`` column.
@@ -148,16 +149,27 @@ def _raw_columns(contract: DataContract, frame: pd.DataFrame) -> pd.DataFrame:
 def _run_gx(suite: Any, data: pd.DataFrame, contract: DataContract) -> Any:
     """One ephemeral GX context, pandas datasource, whole-dataframe batch, one run."""
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    # In-memory stores, no data-docs site, no analytics, no tqdm progress bars in logs.
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        progress_bars=ProgressBarsConfig(globally=False),
+        analytics_enabled=False,
+    )
+    context = gx.get_context(mode="ephemeral", project_config=config)
     source = context.data_sources.add_pandas(name=f"{contract.id}_upload")
     asset = source.add_dataframe_asset(name=contract.table.name)
     batch_definition = asset.add_batch_definition_whole_dataframe(name="whole_upload")
     suite = context.suites.add(suite)
     definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{contract.id}_validation", data=batch_definition, suite=suite)
+        gx.ValidationDefinition(
+            name=f"{contract.id}_validation", data=batch_definition, suite=suite
+        )
     )
     return definition.run(batch_parameters={"dataframe": data}, result_format=RESULT_FORMAT)
 
@@ -216,12 +228,27 @@ def _gx_rejections(
         else:
             key = raw[list(columns or [])].iloc[positions]
             values = [None] * len(lines)
-            shown = ["(" + ", ".join(repr(v) for v in row) + ")" for row in key.itertuples(index=False)]
+            shown = [
+                "(" + ", ".join(repr(v) for v in row) + ")" for row in key.itertuples(index=False)
+            ]
         messages = [template.replace("{value}", s) for s in shown]
         frames.append(
-            _rejection_frame(lines, [column] * len(lines), values, [meta["rule"]] * len(lines), messages)
+            _rejection_frame(
+                lines, [column] * len(lines), values, [meta["rule"]] * len(lines), messages
+            )
         )
     return frames, summaries
+
+
+def malformed_rejections(frame: pd.DataFrame) -> list[RowRejection]:
+    """The records of ``frame`` flagged in its ``_malformed`` column (rule ``field_count``)."""
+    if MALFORMED not in frame.columns:
+        return []
+    flagged = frame.loc[frame[MALFORMED].notna(), [LINE_NUMBER, MALFORMED]]
+    return [
+        RowRejection(line_number=int(line), rule=FIELD_COUNT_RULE, message=str(message))
+        for line, message in flagged.itertuples(index=False)
+    ]
 
 
 def validate_frame(
@@ -229,24 +256,28 @@ def validate_frame(
     frame: pd.DataFrame,
     *,
     as_of: dt.date,
-    malformed: Sequence[RowRejection] = (),
 ) -> ValidationOutcome:
     """Validate an upload's rows against ``contract``.
 
     ``frame`` holds the file's values as strings (stripped, None where empty),
     one column per contract column present in the file (absent optional columns
-    are fine) and an int ``line_number`` column. ``malformed`` are lines that
-    could not even be split into fields (rule ``field_count``): they count as
-    read and rejected. ``as_of`` is the day the upload was received (dates after
-    it break ``mustNotBeInFuture``).
+    are fine) and an int ``line_number`` column. Records that could not be split
+    into the header's fields carry their problem in an optional ``_malformed``
+    column (None for the others): they count as read and are rejected with rule
+    ``field_count`` without being checked further. ``as_of`` is the day the
+    upload was received (dates after it break ``mustNotBeInFuture``).
 
     Raises ``ContractViolation`` when a required column is missing.
     """
     _check_frame(contract, frame)
-    line_numbers = pd.Index(frame[LINE_NUMBER].astype("int64").to_numpy())
-    raw = _raw_columns(contract, frame)
+    malformed = malformed_rejections(frame)
+    rows = frame if not malformed else frame.loc[frame[MALFORMED].isna()]
+    line_numbers = pd.Index(rows[LINE_NUMBER].astype("int64").to_numpy())
+    raw = _raw_columns(contract, rows)
 
-    typed: dict[str, pd.Series] = {}
+    # line_number goes first: for every failing row GX looks the id column up by a
+    # linear scan of the frame's columns, so first place keeps that scan to one step.
+    typed: dict[str, pd.Series] = {LINE_NUMBER: pd.Series(line_numbers.to_numpy(), index=raw.index)}
     rejection_frames: list[pd.DataFrame] = []
     for prop in contract.properties:
         values, invalid = coerce_series(prop.logical_type, raw[prop.name])
@@ -262,7 +293,6 @@ def validate_frame(
                     [failure_message(prop.name, prop.logical_type, v) for v in bad],
                 )
             )
-    typed[LINE_NUMBER] = pd.Series(line_numbers.to_numpy(), index=raw.index)
     data = pd.DataFrame(typed, index=raw.index)
 
     suite = expectation_suite(contract, as_of=as_of)
@@ -288,23 +318,27 @@ def validate_frame(
     )
     parts = [f for f in [type_failures, *gx_frames, malformed_frame] if not f.empty]
     rejections = pd.concat(parts, ignore_index=True) if parts else empty_rejections()
-    rejections = rejections.sort_values("line_number", kind="stable").reset_index(drop=True)
+    order = {name: i for i, name in enumerate(contract.column_names)}
+    position = rejections["column"].map(order).fillna(len(order))
+    rejections = (
+        rejections.assign(_position=position)
+        .sort_values(["line_number", "_position"], kind="stable")
+        .drop(columns="_position")
+        .reset_index(drop=True)
+    )
 
     rejected_lines = pd.Index(rejections["line_number"].unique())
     keep_rows = ~line_numbers.isin(rejected_lines)
-    accepted = data.loc[keep_rows].reset_index(drop=True)
+    accepted = data.loc[keep_rows, [*contract.column_names, LINE_NUMBER]].reset_index(drop=True)
     for prop in contract.properties:
         accepted[prop.name] = accepted[prop.name].astype(_final_dtype(prop))
     accepted[LINE_NUMBER] = accepted[LINE_NUMBER].astype("int64")
 
-    malformed_lines = {r.line_number for r in malformed} - set(line_numbers)
-    rows_read = len(frame) + len(malformed_lines)
-    rows_rejected = len(rejected_lines)
     return ValidationOutcome(
         accepted=accepted,
         rejections=rejections,
-        rows_read=rows_read,
+        rows_read=len(frame),
         rows_accepted=len(accepted),
-        rows_rejected=rows_rejected,
+        rows_rejected=len(rejected_lines),
         expectation_results=summaries,
     )

@@ -30,8 +30,9 @@ class BacktestResult:
             (NaT on the overall row), ``mae``, ``rmse``, ``wape``, ``mase``, ``bias``; see
             :mod:`forecast_pipeline.ml.metrics` for the definitions.
         scales: ``unique_id``, ``cutoff``, ``scale``: each product's in-sample naive MAE on
-            the data up to the cutoff (MASE denominator), used to normalise residuals for the
-            conformal intervals.
+            the data up to the cutoff (MASE denominator, with the fallbacks of
+            :func:`~forecast_pipeline.ml.metrics.robust_scale`), used to normalise residuals
+            for the conformal intervals.
     """
 
     predictions: pd.DataFrame
@@ -133,5 +134,5 @@ def backtest(series: pd.DataFrame, spec: ForecastSpec, categories: pd.DataFrame)
         ["cutoff", "unique_id", "ds"], ignore_index=True
     )
     metrics = score_backtest(predictions, series, categories, MODELS, spec.season_length)
-    scales = cutoff_scales(series, cutoffs, spec.season_length)
+    scales = cutoff_scales(series, cutoffs, spec.season_length, robust=True)
     return BacktestResult(predictions=predictions, metrics=metrics, scales=scales)

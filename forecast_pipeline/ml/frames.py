@@ -1,4 +1,4 @@
-"""Turn raw daily sales into the long-format series (``unique_id``, ``ds``, ``y``) the models use."""
+"""Turn raw daily sales into long-format series (``unique_id``, ``ds``, ``y``) for the models."""
 
 from __future__ import annotations
 

@@ -28,6 +28,7 @@ __all__ = [
     "METRIC_COLUMNS",
     "attach_categories",
     "cutoff_scales",
+    "robust_scale",
     "score_backtest",
     "series_scale",
 ]
@@ -78,16 +79,34 @@ def series_scale(history: pd.DataFrame, season_length: int) -> pd.DataFrame:
     return scale.rename("scale").rename_axis("unique_id").reset_index()
 
 
+def robust_scale(history: pd.DataFrame, season_length: int) -> pd.DataFrame:
+    """:func:`series_scale` made usable as a divisor: where it is zero or undefined (a single
+    observation, a constant history) fall back to the series' mean ``|y|``, then to 1.
+
+    Returns ``unique_id``, ``scale`` (finite and > 0).
+    """
+    raw = series_scale(history, season_length).set_index("unique_id")["scale"]
+    level = history["y"].abs().groupby(history["unique_id"]).mean().reindex(raw.index)
+    scale = raw.where(raw > 0).fillna(level.where(level > 0)).fillna(1.0)
+    return scale.rename("scale").rename_axis("unique_id").reset_index()
+
+
 def cutoff_scales(
-    history: pd.DataFrame, cutoffs: Sequence[pd.Timestamp], season_length: int
+    history: pd.DataFrame,
+    cutoffs: Sequence[pd.Timestamp],
+    season_length: int,
+    *,
+    robust: bool = False,
 ) -> pd.DataFrame:
-    """:func:`series_scale` of every series on its history up to (and including) each cutoff.
+    """:func:`series_scale` (or :func:`robust_scale` if ``robust``) of every series on its
+    history up to (and including) each cutoff.
 
     Returns ``unique_id``, ``cutoff``, ``scale`` (series without history at a cutoff are absent).
     """
+    scale_fn = robust_scale if robust else series_scale
     frames = []
     for cutoff in sorted(pd.to_datetime(pd.Series(cutoffs)).unique()):
-        scale = series_scale(history[history["ds"] <= cutoff], season_length)
+        scale = scale_fn(history[history["ds"] <= cutoff], season_length)
         frames.append(scale.assign(cutoff=cutoff))
     if not frames:
         return pd.DataFrame(columns=["unique_id", "cutoff", "scale"])
@@ -142,7 +161,9 @@ def _aggregate(
         .groupby(["unique_id", "cutoff", "ds"], as_index=False)[value_cols]
         .sum()
     )
-    agg_hist = hist.assign(unique_id=key_hist).groupby(["unique_id", "ds"], as_index=False)["y"].sum()
+    agg_hist = (
+        hist.assign(unique_id=key_hist).groupby(["unique_id", "ds"], as_index=False)["y"].sum()
+    )
     return agg_preds, agg_hist
 
 

@@ -76,7 +76,10 @@ def forecast_models(
 
 def _baseline_forecast(train: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
     sf = StatsForecast(
-        models=[SeasonalNaive(season_length=spec.season_length, alias=BASELINE), Naive(alias=_NAIVE)],
+        models=[
+            SeasonalNaive(season_length=spec.season_length, alias=BASELINE),
+            Naive(alias=_NAIVE),
+        ],
         freq=spec.freq,
         n_jobs=1,
     )
@@ -98,8 +101,13 @@ def _gbm_forecast(train: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
         target_transforms=[LocalStandardScaler()],
         num_threads=spec.num_threads,
     )
-    mlf.fit(train, static_features=[])
-    fcst = mlf.predict(h=spec.horizon)
+    with warnings.catch_warnings():
+        # Series shorter than the largest lag give no training rows and forecast with missing
+        # lag features (LightGBM handles NaN); mlforecast warns about both.
+        warnings.filterwarnings("ignore", message="The following series were dropped")
+        warnings.filterwarnings("ignore", message="Found null values")
+        mlf.fit(train, static_features=[])
+        fcst = mlf.predict(h=spec.horizon)
     fcst[GLOBAL_GBM] = fcst[GLOBAL_GBM].astype("float64")
     if not np.isfinite(fcst[GLOBAL_GBM]).all():
         raise RuntimeError("LightGBM produced non-finite forecasts")

@@ -18,8 +18,8 @@ def default_lgbm_params() -> dict[str, Any]:
     taken from :class:`ForecastSpec` (``seed``, ``num_threads``) and forced to ``-1`` respectively.
     """
     return {
-        "n_estimators": 200,
-        "learning_rate": 0.05,
+        "n_estimators": 100,
+        "learning_rate": 0.1,
         "num_leaves": 31,
         "min_child_samples": 20,
         "subsample": 0.8,
@@ -46,9 +46,12 @@ class ForecastSpec:
         lags: target lags used as LightGBM features.
         rolling_windows: window sizes of rolling means of the lag-1 target (LightGBM features).
         date_features: calendar features (pandas ``DatetimeIndex`` attribute names; ``"week"``
-            is the ISO week number).
-        lgbm_params: LightGBM hyper-parameters (see :func:`default_lgbm_params`); ``seed`` and
-            ``num_threads`` override any ``random_state``/``n_jobs`` given here.
+            is the ISO week number). Yearly features (week, month) only help with at least
+            two years of history: each value must be seen more than once in training.
+        lgbm_params: the complete LightGBM hyper-parameters (default
+            :func:`default_lgbm_params`; to change one, pass
+            ``{**default_lgbm_params(), "n_estimators": 50}``). ``seed`` and ``num_threads``
+            override any ``random_state``/``n_jobs`` given here; ``verbosity`` is always -1.
         num_threads: threads for LightGBM and mlforecast feature computation.
         seed: random seed for every stochastic component.
     """
@@ -82,7 +85,10 @@ class ForecastSpec:
 
     @classmethod
     def daily(cls, **overrides: Any) -> ForecastSpec:
-        """Daily grain: 28 days ahead, weekly seasonality, one backtest cutoff per week."""
+        """Daily grain: 28 days ahead, weekly seasonality, one backtest cutoff per week.
+
+        Keyword arguments override individual fields, e.g. ``ForecastSpec.daily(horizon=14)``.
+        """
         params: dict[str, Any] = {
             "freq": "D",
             "horizon": 28,
@@ -90,7 +96,9 @@ class ForecastSpec:
             "step_size": 7,
             "lags": (1, 7, 14, 28),
             "rolling_windows": (7, 28),
-            "date_features": ("dayofweek", "week", "month"),
+            # Only the weekday: with about a year of daily history, week-of-year/month values
+            # are each seen once and the model overfits them (measured on synthetic data).
+            "date_features": ("dayofweek",),
         }
         params.update(overrides)
         return cls(**params)
@@ -99,4 +107,3 @@ class ForecastSpec:
     def offset(self) -> pd.DateOffset:
         """The pandas offset of :attr:`freq`."""
         return pd.tseries.frequencies.to_offset(self.freq)
-

@@ -79,9 +79,7 @@ def _allocate(total: int, weights: np.ndarray) -> np.ndarray:
     return counts + 1
 
 
-def _product_names(
-    rng: np.random.Generator, profile: CategoryProfile, count: int
-) -> list[str]:
+def _product_names(rng: np.random.Generator, profile: CategoryProfile, count: int) -> list[str]:
     """Draw ``count`` distinct "<brand> <item>" names for one category."""
     combos = [f"{brand} {item}" for brand in profile.brands for item in profile.items]
     order = rng.permutation(len(combos))
@@ -93,11 +91,15 @@ def _product_names(
     return names
 
 
-def _tiers(rng: np.random.Generator, category_index: np.ndarray) -> np.ndarray:
-    """Assign velocity tiers with fixed counts, spread evenly over the categories.
+def _tiers(
+    rng: np.random.Generator, category_index: np.ndarray, fast_weight: np.ndarray
+) -> np.ndarray:
+    """Assign velocity tiers with fixed counts, spread over the categories.
 
-    Fixed counts keep every tier present in small catalogues; ranking products by their jittered
-    position within their own category gives each category its share of fast and slow movers.
+    Fixed counts keep every tier present in small catalogues. Each product gets a jittered rank
+    within its own category, so every category gets its share of fast and slow movers; the rank is
+    stretched by ``1 / fast_weight`` of the category when picking fast movers, so strongly seasonal
+    categories hold fewer of them.
     """
     n_products = len(category_index)
     n_fast = min(max(1, round(TIER_SHARES[TIER_FAST] * n_products)), n_products)
@@ -106,22 +108,26 @@ def _tiers(rng: np.random.Generator, category_index: np.ndarray) -> np.ndarray:
     for c in np.unique(category_index):
         members = rng.permutation(np.flatnonzero(category_index == c))
         position[members] = (np.arange(len(members)) + rng.uniform()) / len(members)
-    order = np.argsort(position, kind="stable")
     tiers = np.full(n_products, TIER_MEDIUM, dtype=np.int64)
-    tiers[order[:n_fast]] = TIER_FAST
-    tiers[order[n_products - n_slow :]] = TIER_SLOW
+    fast = np.argsort(position / fast_weight[category_index], kind="stable")[:n_fast]
+    tiers[fast] = TIER_FAST
+    rest = np.setdiff1d(np.arange(n_products), fast)
+    slow = rest[np.argsort(-position[rest], kind="stable")[:n_slow]]
+    tiers[slow] = TIER_SLOW
     return tiers
 
 
 def _life_cycles(
-    rng: np.random.Generator, n_products: int, n_days: int
+    rng: np.random.Generator, tier: np.ndarray, n_days: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Choose launch day, ramp-up length and stop day per product.
 
     A fixed share of products launch after ``EARLIEST_LAUNCH_DAY`` and ramp up over 2-8 weeks;
     a fixed, disjoint share are withdrawn at least ``LATEST_DISCONTINUATION_MARGIN`` days before
-    the end. When the period is too short for either, fewer (or no) products get them.
+    the end. Best sellers (fast movers) are not withdrawn. When the period is too short for
+    either, no products get them.
     """
+    n_products = len(tier)
     launch_day = np.zeros(n_products, dtype=np.int64)
     ramp_days = np.ones(n_products, dtype=np.int64)
     stop_day = np.full(n_products, n_days, dtype=np.int64)
@@ -140,8 +146,10 @@ def _life_cycles(
     n_stop = max(1, round(DISCONTINUED_SHARE * n_products)) if n_products >= 3 else 0
     if stop_hi <= stop_lo + 30:
         n_stop = 0
-    n_stop = min(n_stop, n_products - n_launch)
-    stopped = order[n_launch : n_launch + n_stop]
+    candidates = order[n_launch:]
+    candidates = candidates[tier[candidates] != TIER_FAST]
+    stopped = candidates[:n_stop]
+    n_stop = len(stopped)
     stop_day[stopped] = rng.integers(stop_lo, stop_hi, size=n_stop)
     return launch_day, ramp_days, stop_day
 
@@ -162,7 +170,7 @@ def build_catalogue(config: SampleConfig) -> Catalogue:
         members = np.flatnonzero(category_index == c)
         names[members] = _product_names(rng, profile, len(members))
 
-    tier = _tiers(rng, category_index)
+    tier = _tiers(rng, category_index, np.array([p.fast_mover_weight for p in profiles]))
     median = np.asarray(TIER_MEDIAN_UNITS)[tier]
     spread = np.asarray(TIER_LOG_SPREAD)[tier]
     base_demand = median * np.exp(spread * rng.standard_normal(n_products))
@@ -176,7 +184,7 @@ def build_catalogue(config: SampleConfig) -> Catalogue:
     base_price = price_point(np.exp(np.log(low) + position * (np.log(high) - np.log(low))))
     elasticity = rng.uniform(1.2, 2.5, size=n_products)
 
-    launch_day, ramp_days, stop_day = _life_cycles(rng, n_products, config.n_days)
+    launch_day, ramp_days, stop_day = _life_cycles(rng, tier, config.n_days)
 
     store_rng = make_rng(config.seed, STREAM_STORES)
     n_stores = config.n_stores

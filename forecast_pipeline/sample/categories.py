@@ -15,6 +15,8 @@ class CategoryProfile:
     Attributes:
         name: Category name as it appears in the sales export.
         weight: Relative share of the catalogue's products in this category.
+        fast_mover_weight: Relative chance that a product of the category is a fast mover
+            (seasonal categories have fewer year-round best sellers).
         monthly: Twelve demand multipliers, January to December (normalised when used).
         annual_growth: Yearly demand growth rate of the category (negative for shrinking ones).
         weekend_strength: Scale of the common weekday/weekend pattern (1 = average shopper).
@@ -27,6 +29,7 @@ class CategoryProfile:
 
     name: str
     weight: float
+    fast_mover_weight: float
     monthly: tuple[float, ...]
     annual_growth: float
     weekend_strength: float
@@ -41,6 +44,7 @@ CATEGORY_PROFILES: tuple[CategoryProfile, ...] = (
     CategoryProfile(
         name="Electronics",
         weight=1.3,
+        fast_mover_weight=1.0,
         monthly=(0.85, 0.80, 0.85, 0.85, 0.90, 0.90, 0.95, 1.00, 0.95, 1.00, 1.35, 1.60),
         annual_growth=0.06,
         weekend_strength=1.0,
@@ -66,6 +70,7 @@ CATEGORY_PROFILES: tuple[CategoryProfile, ...] = (
     CategoryProfile(
         name="Home & Kitchen",
         weight=1.4,
+        fast_mover_weight=1.0,
         monthly=(0.90, 0.85, 0.95, 1.00, 1.00, 0.95, 0.95, 1.00, 0.95, 1.00, 1.20, 1.35),
         annual_growth=0.03,
         weekend_strength=1.1,
@@ -100,6 +105,7 @@ CATEGORY_PROFILES: tuple[CategoryProfile, ...] = (
     CategoryProfile(
         name="Toys",
         weight=1.0,
+        fast_mover_weight=1.0,
         monthly=(0.60, 0.60, 0.70, 0.75, 0.80, 0.80, 0.80, 0.80, 0.80, 0.95, 1.50, 2.30),
         annual_growth=-0.05,
         weekend_strength=1.2,
@@ -134,6 +140,7 @@ CATEGORY_PROFILES: tuple[CategoryProfile, ...] = (
     CategoryProfile(
         name="Garden",
         weight=0.8,
+        fast_mover_weight=0.15,
         monthly=(0.35, 0.45, 0.90, 1.60, 1.90, 1.80, 1.50, 1.10, 0.80, 0.60, 0.45, 0.45),
         annual_growth=0.08,
         weekend_strength=1.4,
@@ -168,6 +175,7 @@ CATEGORY_PROFILES: tuple[CategoryProfile, ...] = (
     CategoryProfile(
         name="Clothing & Accessories",
         weight=1.2,
+        fast_mover_weight=1.0,
         monthly=(0.80, 0.80, 0.95, 1.00, 1.00, 0.95, 0.95, 1.20, 1.05, 1.00, 1.20, 1.40),
         annual_growth=0.01,
         weekend_strength=1.2,
@@ -202,6 +210,7 @@ CATEGORY_PROFILES: tuple[CategoryProfile, ...] = (
     CategoryProfile(
         name="Sports & Outdoors",
         weight=0.9,
+        fast_mover_weight=0.6,
         monthly=(1.15, 0.95, 1.00, 1.10, 1.20, 1.30, 1.25, 1.05, 0.90, 0.85, 0.90, 1.10),
         annual_growth=0.04,
         weekend_strength=1.3,
@@ -236,6 +245,7 @@ CATEGORY_PROFILES: tuple[CategoryProfile, ...] = (
     CategoryProfile(
         name="Beauty & Personal Care",
         weight=1.0,
+        fast_mover_weight=1.0,
         monthly=(0.95, 1.10, 1.00, 1.00, 1.05, 0.95, 0.95, 0.95, 0.90, 0.95, 1.15, 1.40),
         annual_growth=0.07,
         weekend_strength=0.9,
@@ -270,6 +280,7 @@ CATEGORY_PROFILES: tuple[CategoryProfile, ...] = (
     CategoryProfile(
         name="Books",
         weight=0.7,
+        fast_mover_weight=0.8,
         monthly=(1.00, 0.85, 0.85, 0.85, 0.90, 0.95, 1.00, 1.15, 1.05, 0.95, 1.10, 1.45),
         annual_growth=-0.07,
         weekend_strength=1.0,
@@ -304,6 +315,7 @@ CATEGORY_PROFILES: tuple[CategoryProfile, ...] = (
     CategoryProfile(
         name="Office Supplies",
         weight=0.6,
+        fast_mover_weight=0.8,
         monthly=(1.10, 1.00, 1.00, 0.95, 0.90, 0.85, 1.05, 1.50, 1.30, 0.95, 0.85, 0.80),
         annual_growth=-0.04,
         weekend_strength=0.4,
@@ -338,6 +350,7 @@ CATEGORY_PROFILES: tuple[CategoryProfile, ...] = (
     CategoryProfile(
         name="Pet Supplies",
         weight=0.8,
+        fast_mover_weight=1.0,
         monthly=(1.00, 0.95, 1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 0.98, 1.00, 1.05, 1.12),
         annual_growth=0.05,
         weekend_strength=0.8,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+import holidays
 import numpy as np
 
 from forecast_pipeline.sample.categories import CATEGORY_PROFILES
@@ -60,8 +61,11 @@ class SampleConfig:
                 raise TypeError(f"{name} must be a datetime.date, got {value!r}")
         if self.end < self.start:
             raise ValueError(f"end ({self.end}) must not be before start ({self.start})")
-        if not isinstance(self.country, str) or not self.country:
-            raise ValueError(f"country must be a non-empty country code, got {self.country!r}")
+        if self.country not in holidays.list_supported_countries():
+            raise ValueError(
+                f"country must be a country code supported by the holidays package, "
+                f"got {self.country!r}"
+            )
 
     @property
     def n_days(self) -> int:
@@ -70,7 +74,7 @@ class SampleConfig:
 
     @property
     def store_ids(self) -> list[str]:
-        """Store identifiers ``S01``, ``S02``, ... ordered from the largest store to the smallest."""
+        """Store identifiers ``S01``, ``S02``, ... from the largest store to the smallest."""
         return [f"S{i + 1:02d}" for i in range(self.n_stores)]
 
     @property
@@ -81,5 +85,5 @@ class SampleConfig:
 
 
 def make_rng(seed: int, stream: int) -> np.random.Generator:
-    """Return the numpy generator for one named stream of a seed (``default_rng([seed, stream])``)."""
+    """Return the generator of one random stream of a seed: ``default_rng([seed, stream])``."""
     return np.random.default_rng([seed, stream])

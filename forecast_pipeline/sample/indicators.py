@@ -35,7 +35,7 @@ def _next_business_day(days: pd.DatetimeIndex) -> pd.DatetimeIndex:
 
 
 def _ar1(rng: np.random.Generator, n: int, mean: float, phi: float, sigma: float) -> np.ndarray:
-    """Stationary AR(1) path of length ``n`` around ``mean`` (persistence ``phi``, shocks ``sigma``)."""
+    """Draw a stationary AR(1) path of length ``n`` around ``mean`` (persistence ``phi``)."""
     shocks = rng.standard_normal(n) * sigma
     deviation = np.empty(n)
     level = shocks[0] / np.sqrt(1.0 - phi**2)
@@ -143,7 +143,7 @@ def _daily(rng: np.random.Generator, days: pd.DatetimeIndex, anchor: int) -> lis
 
 
 def indicator_window(config: SampleConfig) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First and last observation day covered: ``config.start`` minus two years to ``config.end``."""
+    """Return the first and last observation day: ``config.start`` - 2 years, ``config.end``."""
     first = pd.Timestamp(config.start) - pd.DateOffset(years=HISTORY_YEARS)
     return first, pd.Timestamp(config.end)
 
@@ -177,13 +177,11 @@ def generate_indicators(config: SampleConfig) -> pd.DataFrame:
     trading = business[~np.isin(business.values.astype("datetime64[D]"), closed)]
 
     anchor_day = int(np.clip(trading.searchsorted(pd.Timestamp(config.start)), 0, len(trading) - 1))
-    frames = (
-        _monthly(rng, months, anchor)
-        + [_quarterly(rng, quarters)]
-        + _daily(rng, trading, anchor_day)
-    )
+    frames = [
+        *_monthly(rng, months, anchor),
+        _quarterly(rng, quarters),
+        *_daily(rng, trading, anchor_day),
+    ]
     out = pd.concat(frames, ignore_index=True)
     out = out[out["published_date"] <= last]
-    return out.sort_values(["series_id", "observation_date"], kind="stable").reset_index(
-        drop=True
-    )
+    return out.sort_values(["series_id", "observation_date"], kind="stable").reset_index(drop=True)

@@ -107,7 +107,9 @@ def build_price_plan(
     spell_discount = rng.choice(DISCOUNTS, size=len(product))
     p, d, s = _spell_cells(product, start, length, n_days)
     np.maximum.at(discount, (p, d), spell_discount[s])
-    p, d, _ = _spell_cells(product, start + length, np.full_like(length, POST_PROMOTION_DAYS), n_days)
+    p, d, _ = _spell_cells(
+        product, start + length, np.full_like(length, POST_PROMOTION_DAYS), n_days
+    )
     np.minimum.at(dip, (p, d), POST_PROMOTION_DIP)
 
     # Black Friday to Cyber Monday deals on a share of the catalogue.

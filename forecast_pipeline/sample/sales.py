@@ -46,7 +46,7 @@ def _popularity_drift(rng: np.random.Generator, n_products: int, n_days: int) ->
 def _expected_units(
     config: SampleConfig, catalogue: Catalogue
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DatetimeIndex]:
-    """Expected units per (product, day) in a reference store, with prices, promotions, dates."""
+    """Return expected units per (product, day) in S01, unit prices, promotion flags and dates."""
     effects = build_day_effects(config, catalogue.profiles)
     plan = build_price_plan(config, catalogue, effects.black_friday)
     rng = make_rng(config.seed, STREAM_DEMAND)

@@ -18,13 +18,16 @@ from forecast_pipeline.sample.config import SampleConfig
 # Monday..Sunday multipliers of an average category (weekend peak, quiet Tuesday).
 WEEKDAY_MULTIPLIERS = (0.86, 0.83, 0.88, 0.95, 1.10, 1.30, 1.16)
 # Day of year (0-based, mid-month) at which each monthly multiplier applies.
-_MID_MONTH_DAY = np.array([15.5, 45.0, 74.5, 105.0, 135.5, 166.0, 196.5, 227.5, 258.0, 288.5, 319.0, 349.5])
+_MID_MONTH_DAY = np.array(
+    [15.5, 45.0, 74.5, 105.0, 135.5, 166.0, 196.5, 227.5, 258.0, 288.5, 319.0, 349.5]
+)
 _YEAR_LENGTH = 365.25
 
 # Black Friday week, relative to Thanksgiving (scaled per category).
 BLACK_FRIDAY_WEEK = {-3: 1.08, -2: 1.08, -1: 1.10, 1: 2.6, 2: 1.6, 3: 1.3, 4: 2.0, 5: 1.15}
 THANKSGIVING_MULTIPLIER = 0.55  # most shoppers are at home
-# December gift run-up: ramps from the first to the second value over Dec 1-23 (scaled per category).
+# December gift run-up, ramping from the first to the second value over Dec 1-23 (scaled per
+# category).
 CHRISTMAS_RAMP = (1.05, 1.7)
 CHRISTMAS_EVE_MULTIPLIER = 1.3
 AFTER_CHRISTMAS = {26: 1.45, 27: 1.12, 28: 1.12, 29: 1.12, 30: 1.12, 31: 0.95}

@@ -22,7 +22,7 @@ def upload_file_name(year: int, quarter: int) -> str:
 def sales_to_csv_bytes(sales: pd.DataFrame) -> bytes:
     """Serialise sales rows to the export format as UTF-8 bytes.
 
-    Comma-delimited with a header of exactly ``SALES_COLUMNS``, ``\\n`` line endings, dates as
+    Comma-delimited with a header of exactly ``SALES_COLUMNS``, LF line endings, dates as
     ``YYYY-MM-DD``, booleans as ``true``/``false``, prices and revenue with two decimals, rows
     sorted by date, store_id and product_id.
     """

@@ -12,16 +12,17 @@ from sqlalchemy.engine import make_url
 log = logging.getLogger(__name__)
 
 
-def start_embedded_postgres(pgdata: Path) -> str:
+def start_embedded_postgres(pgdata: Path, *, keep_running: bool = True) -> str:
     """Start (or reuse) the embedded PostgreSQL server whose data lives in ``pgdata``.
 
-    The server keeps running after this process exits, so later commands reuse it; its data
-    survives between runs. Returns a URL for the ``postgres`` database on it.
+    With ``keep_running`` the server outlives this process, so later commands reuse it and its
+    data survives between runs; without it, the server stops and its folder is deleted when
+    this process exits (tests). Returns a URL for the ``postgres`` database on it.
     """
     import pgserver  # heavy: imported only when the local stack is started
 
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    server = pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "delete")
     url = server.get_uri()
     log.info("embedded PostgreSQL ready at %s", url)
     return url

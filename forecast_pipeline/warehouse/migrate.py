@@ -38,6 +38,19 @@ def upgrade(url: str, revision: str = "head") -> str:
         engine.dispose()
 
 
+def downgrade(url: str, revision: str) -> str | None:
+    """Downgrade the warehouse at ``url`` to ``revision`` (``base`` = empty)."""
+    engine = _engine(url)
+    try:
+        with engine.begin() as connection:
+            config = _config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, revision)
+    finally:
+        engine.dispose()
+    return current_revision(url)
+
+
 def current_revision(url: str) -> str | None:
     """The revision the warehouse at ``url`` is at (None for an empty database)."""
     engine = _engine(url)

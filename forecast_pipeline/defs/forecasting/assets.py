@@ -1,6 +1,5 @@
 """Weekly features, backtests and published forecasts, one partition per forecast origin."""
 
-from __future__ import annotations
 
 import dataclasses
 

@@ -1,0 +1,173 @@
+"""The whole asset graph on a small generated sample: files in, analytics views and API out."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import mlflow
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from forecast_pipeline.api.app import create_app
+from forecast_pipeline.api.settings import ApiSettings
+from forecast_pipeline.definitions import build_definitions
+from forecast_pipeline.defs.resources import LocalLandingZone
+from forecast_pipeline.demo import table_row_counts
+from forecast_pipeline.deployments import Deployment
+from forecast_pipeline.runner import run_pipeline
+from forecast_pipeline.sample import SampleConfig, write_sales_uploads
+from forecast_pipeline.warehouse import databases, sales
+
+pytestmark = pytest.mark.slow
+
+SAMPLE = SampleConfig(seed=3, n_categories=3, n_products=18, n_stores=1)
+FORECAST_RUN_CONFIG = {"backtest_windows": 2, "top_n": 3}
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory, make_database, mlflow_tracking_uri: str):
+    """Runs the whole graph twice on the same landing zone; yields what the runs produced."""
+    from forecast_pipeline.warehouse import migrate
+
+    root = tmp_path_factory.mktemp("platform")
+    warehouse_url = make_database()
+    migrate.upgrade(warehouse_url)
+    env = {
+        "FORECAST_WAREHOUSE_URL": warehouse_url,
+        "MLFLOW_TRACKING_URI": mlflow_tracking_uri,
+        "FORECAST_MLFLOW_ARTIFACTS": (root / "lake" / "mlflow-artifacts").as_uri(),
+        "FORECAST_LAKE_ROOT": str(root / "lake"),
+        "FORECAST_LANDING_DIR": str(root / "landing"),
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        files = write_sales_uploads(root / "landing", SAMPLE)
+        defs = build_definitions(Deployment.LOCAL)
+        landing = LocalLandingZone(root=str(root / "landing"), settle_seconds=0)
+
+        def last_sale() -> date:
+            with psycopg.connect(warehouse_url) as conn:
+                span = sales.sales_date_range(conn)
+            assert span is not None
+            return span[1]
+
+        with dg.DagsterInstance.ephemeral() as instance:
+            first_uploads, week = run_pipeline(
+                defs, instance, landing, last_sale, forecast_config=FORECAST_RUN_CONFIG
+            )
+            with psycopg.connect(warehouse_url) as conn:
+                first_counts = table_row_counts(conn)
+            second_uploads, second_week = run_pipeline(
+                defs, instance, landing, last_sale, forecast_config=FORECAST_RUN_CONFIG
+            )
+            with psycopg.connect(warehouse_url) as conn:
+                second_counts = table_row_counts(conn)
+        yield {
+            "files": files,
+            "warehouse_url": warehouse_url,
+            "root": root,
+            "week": week,
+            "second_week": second_week,
+            "first_uploads": first_uploads,
+            "second_uploads": second_uploads,
+            "first_counts": first_counts,
+            "second_counts": second_counts,
+            "mlflow_tracking_uri": mlflow_tracking_uri,
+        }
+
+
+def test_every_file_is_ingested_once(published) -> None:
+    assert len(published["first_uploads"]) == len(published["files"]) >= 4
+    assert published["second_uploads"] == []
+    with psycopg.connect(published["warehouse_url"]) as conn:
+        statuses = conn.execute(
+            "SELECT status, count(*), sum(rows_read), sum(rows_accepted + rows_rejected) "
+            "FROM warehouse.uploads GROUP BY status"
+        ).fetchall()
+        history = conn.execute("SELECT count(*) FROM warehouse.sales_history").fetchone()
+    assert [(s[0], s[1]) for s in statuses] == [("merged", len(published["files"]))]
+    _, _, rows_read, accounted = statuses[0]
+    assert rows_read == accounted
+    assert history is not None and history[0] == rows_read  # the sample has no bad rows
+
+
+def test_top_products_view_has_every_category_and_period(published) -> None:
+    with psycopg.connect(published["warehouse_url"]) as conn:
+        rows = conn.execute(
+            "SELECT time_period, category, count(*), min(rank), max(rank), "
+            "bool_and(predicted_units >= 0) FROM analytics.top_products "
+            "GROUP BY time_period, category ORDER BY 1, 2"
+        ).fetchall()
+    assert {r[0] for r in rows} == {"week", "month", "year"}
+    assert len({r[1] for r in rows}) == SAMPLE.n_categories
+    assert all(r[2] == 3 and r[3] == 1 and r[4] == 3 and r[5] for r in rows)
+
+
+def test_backtest_figures_for_both_models(published) -> None:
+    with psycopg.connect(published["warehouse_url"]) as conn:
+        rows = conn.execute(
+            "SELECT model_name, level, wape FROM analytics.backtest_leaderboard "
+            "WHERE forecast_week = %s",
+            (published["week"],),
+        ).fetchall()
+        run = conn.execute(
+            "SELECT model_name, mlflow_run_id FROM analytics.latest_forecast_run"
+        ).fetchone()
+    models = {r[0] for r in rows}
+    assert models == {"seasonal_naive", "lightgbm"}
+    assert {r[1] for r in rows} == {"product", "category", "total"}
+    assert all(0 < r[2] < 5 for r in rows)
+    assert run is not None and run[0] in models
+    mlflow.set_tracking_uri(published["mlflow_tracking_uri"])
+    logged = mlflow.get_run(run[1])
+    assert logged.data.tags["dagster.partition"] == published["week"]
+    assert "lightgbm.product.wape" in logged.data.metrics
+
+
+def test_second_run_duplicates_nothing(published) -> None:
+    assert published["second_week"] == published["week"]
+    assert published["second_counts"] == published["first_counts"]
+    assert published["first_counts"]["forecasts.forecast_runs"] == 1
+
+
+def test_lake_holds_raw_copies_and_exports(published) -> None:
+    lake = published["root"] / "lake"
+    raw = sorted(p.name for p in (lake / "raw" / "sales").rglob("*.csv"))
+    assert raw == sorted(p.name for p in published["files"])
+    for original in published["files"]:
+        copy = next((lake / "raw" / "sales").rglob(original.name))
+        assert copy.read_bytes() == Path(original).read_bytes()
+    assert list((lake / "forecasts").rglob("top_products.parquet"))
+
+
+def test_api_serves_the_view_with_the_read_only_role(published) -> None:
+    reader_url = databases.with_database(published["warehouse_url"], user="forecast_reader")
+    app = create_app(ApiSettings(reader_url=reader_url, pool_min_size=1, pool_max_size=2))
+    with TestClient(app) as client:
+        response = client.get("/api/v1/forecast/top-products", params={"time_period": "month"})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["time_period"] == "month"
+        assert body["forecast_week"] == published["week"]
+        assert body["count"] == 3 * SAMPLE.n_categories
+        first = body["data"][0]
+        assert first["rank"] == 1 and first["trend"] in {"up", "down", "flat"}
+
+        category = first["category"]
+        one = client.get(
+            "/api/v1/forecast/top-products", params={"category": category, "limit": 2}
+        ).json()
+        assert [row["rank"] for row in one["data"]] == [1, 2]
+        assert {row["category"] for row in one["data"]} == {category}
+
+        missing = client.get("/api/v1/forecast/top-products", params={"category": "Nope"})
+        assert missing.status_code == 404
+        assert "unknown category" in missing.json()["detail"]
+        bad = client.get("/api/v1/forecast/top-products", params={"time_period": "decade"})
+        assert bad.status_code == 422
+        too_many = client.get("/api/v1/forecast/top-products", params={"limit": 1000})
+        assert too_many.status_code == 422
