@@ -43,7 +43,10 @@ def local_environment(settings: PlatformSettings, server: str) -> dict[str, str]
             server, settings.warehouse_db, user=settings.reader_role
         ),
         "DAGSTER_HOME": str(settings.dagster_home),
-        "DAGSTER_POSTGRES_URL": databases.with_database(server, settings.dagster_db),
+        # dagster-postgres runs on psycopg2; SQLAlchemy 2.1 defaults to psycopg 3, so say so.
+        "DAGSTER_POSTGRES_URL": databases.with_database(
+            server, settings.dagster_db, driver="psycopg2"
+        ),
         "MLFLOW_TRACKING_URI": databases.with_database(
             server, settings.mlflow_db, driver="psycopg"
         ),

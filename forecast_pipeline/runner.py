@@ -51,6 +51,16 @@ def discover_uploads(instance: dg.DagsterInstance, landing: LandingZone) -> list
     return [u for u in uploads if u is not None]
 
 
+def unmerged_uploads(instance: dg.DagsterInstance) -> list[str]:
+    """Upload partitions whose rows have not reached the sales history (e.g. a crashed run)."""
+    merged = instance.get_materialized_partitions(dg.AssetKey(["warehouse", "sales_history"]))
+    return [
+        upload
+        for upload in instance.get_dynamic_partitions(sales_uploads.name)
+        if upload not in merged
+    ]
+
+
 def _execute(
     job: dg.JobDefinition,
     instance: dg.DagsterInstance,
@@ -83,16 +93,19 @@ def run_pipeline(
 ) -> tuple[list[str], str]:
     """Ingest whatever is new in the landing zone, refresh indicators and publish forecasts.
 
+    Uploads registered earlier whose rows never reached the sales history (a run that crashed)
+    are ingested again too.
     ``forecast_config`` overrides fields of the weekly job's ``ForecastConfig`` (horizon,
     backtest windows, ...). Returns the uploads ingested by this call and the weekly partition
     that was published.
     """
     timer = timer or StageTimer()
     with timer.stage("sensor"):
-        new_uploads = discover_uploads(instance, landing)
+        discover_uploads(instance, landing)
     ingest = defs.resolve_job_def("ingest_upload_job")
+    ingested = unmerged_uploads(instance)
     with timer.stage("ingest (raw, validated, sales history)"):
-        for upload in new_uploads:
+        for upload in ingested:
             _execute(ingest, instance, upload)
     with timer.stage("indicators"):
         _execute(defs.resolve_job_def("indicators_job"), instance)
@@ -105,4 +118,4 @@ def run_pipeline(
         run_config = {"ops": {op: {"config": dict(forecast_config)} for op in ops}}
     with timer.stage("weekly forecast (features, backtest, publish)"):
         _execute(forecast_job, instance, week, run_config)
-    return new_uploads, week
+    return ingested, week

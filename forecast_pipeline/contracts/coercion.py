@@ -117,11 +117,6 @@ def failure_message(column: str, logical_type: str, value: str) -> str:
     return f"{column}: {value!r} {_FAILURE[logical_type]}"
 
 
-def failure_messages(column: str, logical_type: str, values: pd.Series) -> pd.Series:
-    """Vectorised ``failure_message`` over a series of strings."""
-    return values.map(lambda v: failure_message(column, logical_type, v))
-
-
 def coerce_scalar(logical_type: str, value: str) -> Any:
     """Coerce a single string; raise ValueError with a readable message if it fails."""
     typed, invalid = coerce_series(logical_type, pd.Series([value], dtype=object))

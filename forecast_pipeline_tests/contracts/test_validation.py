@@ -257,3 +257,68 @@ def test_larger_frame_keeps_line_numbers_aligned(sales_contract):
     accepted = outcome.accepted.set_index("line_number")
     assert accepted.loc[1000, "units"] == 990
     assert accepted.loc[1000, "product_id"] == "P990"
+
+
+def test_other_rule_kinds_with_a_small_contract():
+    from forecast_pipeline.contracts.loader import parse_contract
+
+    contract = parse_contract(
+        {
+            "apiVersion": "v3.0.2",
+            "kind": "DataContract",
+            "id": "small",
+            "name": "Small",
+            "version": "1.0.0",
+            "status": "draft",
+            "schema": [
+                {
+                    "name": "small",
+                    "properties": [
+                        {"name": "code", "logicalType": "string", "required": True, "unique": True},
+                        {
+                            "name": "size",
+                            "logicalType": "string",
+                            "quality": [{"rule": "validValues", "validValues": ["S", "M", "L"]}],
+                        },
+                        {
+                            "name": "level",
+                            "logicalType": "integer",
+                            "quality": [
+                                {"rule": "validValues", "validValues": [1, 2, 3]},
+                                {
+                                    "name": "level_cap",
+                                    "rule": "mustBeLessThanOrEqualTo",
+                                    "mustBeLessThanOrEqualTo": 2,
+                                },
+                            ],
+                        },
+                        {"name": "active", "logicalType": "boolean", "defaultValue": False},
+                    ],
+                }
+            ],
+        }
+    )
+    data = pd.DataFrame(
+        {
+            "code": ["a", "b", "a", "c", "d"],
+            "size": ["S", "XL", None, "M", "L"],
+            "level": ["1", "2", "3", "4", None],
+            "line_number": [2, 3, 4, 5, 6],
+        },
+        dtype=object,
+    )
+    outcome = validate_frame(contract, data, as_of=AS_OF)
+    assert rejections(outcome) == [
+        (2, "code", "a", "unique"),
+        (3, "size", "XL", "validValues"),
+        (4, "code", "a", "unique"),
+        (4, "level", "3", "level_cap"),
+        (5, "level", "4", "validValues"),
+        (5, "level", "4", "level_cap"),
+    ]
+    assert outcome.rejections["message"].tolist()[1] == "size: 'XL' is not one of ['S', 'M', 'L']"
+    assert outcome.rejections["message"].tolist()[3] == "level: '3' is greater than 2"
+    assert outcome.accepted["line_number"].tolist() == [6]
+    assert outcome.accepted["active"].tolist() == [False]
+    assert outcome.accepted["active"].dtype == "bool"
+    assert outcome.accepted["level"].dtype == "Int64"
