@@ -21,9 +21,7 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("FORECAST_TEST_POSTGRES_URL")
     if url:
         return url
-    return databases.start_embedded_postgres(
-        tmp_path_factory.mktemp("pgdata"), keep_running=False
-    )
+    return databases.start_embedded_postgres(tmp_path_factory.mktemp("pgdata"), keep_running=False)
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ def test_local_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unknown_deployment_fails_loudly() -> None:
-    with pytest.raises(UnknownDeploymentError, match="'staging'.*local, production"):
+    with pytest.raises(UnknownDeploymentError, match=r"'staging'.*local, production"):
         parse_deployment("staging")
 
 

@@ -1,16 +1,22 @@
-"""Weekly features, backtests and published forecasts, one partition per forecast origin."""
+"""Weekly features, backtests and published forecasts, one partition per forecast origin.
 
+Model code (mlforecast, LightGBM, MLflow) is imported inside the asset bodies, so that loading
+the definitions stays light.
+"""
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pandas as pd
 
-from forecast_pipeline import ml, tracking
 from forecast_pipeline.defs.ingest.assets import sales_history
 from forecast_pipeline.defs.partitions import weekly
 from forecast_pipeline.defs.resources import Lake, MlflowTracking, Warehouse
 from forecast_pipeline.warehouse import publishing, sales
+
+if TYPE_CHECKING:
+    from forecast_pipeline.ml import ForecastSpec
 
 OWNERS = ["team:forecasting"]
 
@@ -26,9 +32,11 @@ class ForecastConfig(dg.Config):
     num_threads: int = 2
     seed: int = 0
 
-    def spec(self) -> ml.ForecastSpec:
+    def spec(self) -> "ForecastSpec":
+        from forecast_pipeline.ml import ForecastSpec
+
         return dataclasses.replace(
-            ml.ForecastSpec(),
+            ForecastSpec(),
             horizon=self.horizon_weeks,
             n_windows=self.backtest_windows,
             step_size=self.backtest_step_weeks,
@@ -70,6 +78,8 @@ def _forecast_key(partition: str, name: str) -> str:
 def weekly_sales(
     context: dg.AssetExecutionContext, lake: Lake, warehouse: Warehouse
 ) -> dg.MaterializeResult:
+    from forecast_pipeline import ml
+
     origin = forecast_origin(context)
     with warehouse.connect() as conn:
         daily = sales.load_daily_sales(conn, origin.date())
@@ -115,6 +125,8 @@ def backtest(
     warehouse: Warehouse,
     mlflow: MlflowTracking,
 ) -> dg.MaterializeResult:
+    from forecast_pipeline import ml, tracking
+
     partition = context.partition_key
     series = lake.read_parquet(_features_key(partition, "series"))
     categories = lake.read_parquet(_features_key(partition, "categories"))
@@ -189,6 +201,8 @@ def published_forecasts(
     mlflow: MlflowTracking,
 ):
     """Fits the backtest's best model on all weeks, forecasts, ranks, and publishes atomically."""
+    from forecast_pipeline import ml, tracking
+
     partition = context.partition_key
     series = lake.read_parquet(_features_key(partition, "series"))
     categories = lake.read_parquet(_features_key(partition, "categories"))

@@ -1,6 +1,5 @@
 """Macro and market indicators stored in the warehouse, with a daily schedule."""
 
-
 from datetime import UTC, datetime
 
 import dagster as dg

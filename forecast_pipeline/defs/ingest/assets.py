@@ -1,6 +1,5 @@
 """Uploaded sales files: raw copy, contract validation (blocking check), merge into history."""
 
-
 from datetime import UTC, datetime
 
 import dagster as dg

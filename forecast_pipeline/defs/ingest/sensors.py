@@ -1,6 +1,5 @@
 """The landing-zone sensor: every new file content becomes one upload partition and one run."""
 
-
 import json
 
 import dagster as dg
