@@ -42,8 +42,8 @@ class StageTimer:
 
 def discover_uploads(instance: dg.DagsterInstance, landing: LandingZone) -> list[str]:
     """Evaluate the landing-zone sensor once and register the upload partitions it requests."""
-    context = dg.build_sensor_context(instance=instance, resources={"landing": landing})
-    result = landing_zone_sensor(context)
+    with dg.build_sensor_context(instance=instance, resources={"landing": landing}) as context:
+        result = landing_zone_sensor(context)
     assert isinstance(result, dg.SensorResult)
     uploads = [request.partition_key for request in result.run_requests or []]
     if uploads:

@@ -88,7 +88,7 @@ class LocalLake(Lake):
 class S3Lake(Lake):
     """The lake in an S3 bucket through dagster-aws (production; MinIO or moto in tests)."""
 
-    s3: dg.ResourceDependency[S3Resource]
+    s3: S3Resource
     bucket: str
     prefix: str = "lake"
 
@@ -174,15 +174,19 @@ class LocalLandingZone(LandingZone):
 class S3LandingZone(LandingZone):
     """A landing prefix in an S3 bucket, listed page by page."""
 
-    s3: dg.ResourceDependency[S3Resource]
+    s3: S3Resource
     bucket: str
     prefix: str = "landing"
+    page_size: int = 1000
 
     def list_files(self) -> list[LandingFile]:
         paginator = self.s3.get_client().get_paginator("list_objects_v2")
         prefix = self.prefix.strip("/") + "/" if self.prefix else ""
         files = []
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+        pages = paginator.paginate(
+            Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size}
+        )
+        for page in pages:
             for obj in page.get("Contents", []):
                 key = obj["Key"][len(prefix) :]
                 if self._is_candidate(key, obj["LastModified"]):
