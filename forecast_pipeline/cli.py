@@ -184,3 +184,7 @@ def env() -> None:
     """Print the local stack's environment as shell exports (for psql, dagster, mlflow)."""
     for key, value in sorted(_local_env(load_settings()).items()):
         click.echo(f"export {key}='{value}'")
+
+
+if __name__ == "__main__":
+    main()

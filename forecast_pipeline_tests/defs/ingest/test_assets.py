@@ -1,0 +1,141 @@
+"""Ingest assets materialised on real Postgres: quarantine, the blocking check, supersession."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+
+from forecast_pipeline.defs.ingest.assets import (
+    CONTRACT_CHECK,
+    sales_file,
+    sales_history,
+    sales_rows,
+)
+from forecast_pipeline.defs.partitions import sales_uploads
+from forecast_pipeline.defs.resources import LocalLake, LocalLandingZone, Warehouse
+
+HEADER = "date,store_id,product_id,product_name,category,units,unit_price,revenue,on_promotion\n"
+HISTORY = dg.AssetKey(["warehouse", "sales_history"])
+
+
+@pytest.fixture
+def ingest(tmp_path: Path, warehouse_url: str):
+    landing_dir = tmp_path / "landing"
+    landing_dir.mkdir()
+    resources = {
+        "warehouse": Warehouse(url=warehouse_url),
+        "lake": LocalLake(root=str(tmp_path / "lake")),
+        "landing": LocalLandingZone(root=str(landing_dir), settle_seconds=0),
+    }
+    with dg.instance_for_test() as instance:
+
+        def run(name: str, content: str) -> tuple[str, dg.ExecuteInProcessResult]:
+            data = content.encode()
+            (landing_dir / name).write_bytes(data)
+            upload = f"{name}@{hashlib.sha256(data).hexdigest()[:12]}"
+            instance.add_dynamic_partitions(sales_uploads.name, [upload])
+            result = dg.materialize(
+                [sales_file, sales_rows, sales_history],
+                partition_key=upload,
+                instance=instance,
+                resources=resources,
+                raise_on_error=False,
+            )
+            return upload, result
+
+        yield run
+
+
+def _query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def _check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
+    (evaluation,) = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    assert evaluation.check_name == CONTRACT_CHECK
+    return evaluation
+
+
+def test_good_file_reaches_the_history(ingest, warehouse_url: str) -> None:
+    upload, result = ingest(
+        "jan.csv",
+        HEADER
+        + "2024-01-01,S1,P1,Mug,Kitchen,3,4.50,13.50,false\n"
+        + "2024-01-01,S1,P2,Pan,Kitchen,1,20.00,20.00,true\n",
+    )
+    assert result.success
+    assert _check(result).passed
+    assert _query(
+        warehouse_url,
+        "SELECT sale_date::text, product_id, units, upload_id, line_number "
+        "FROM warehouse.sales_history ORDER BY product_id",
+    ) == [("2024-01-01", "P1", 3, upload, 2), ("2024-01-01", "P2", 1, upload, 3)]
+    assert _query(
+        warehouse_url,
+        "SELECT status, rows_read, rows_accepted, rows_rejected FROM warehouse.uploads",
+    ) == [("merged", 2, 2, 0)]
+
+
+def test_too_many_bad_rows_block_the_upload(ingest, warehouse_url: str) -> None:
+    rows = [f"2024-01-{d:02d},S1,P1,Mug,Kitchen,2,4.50,9.00,false\n" for d in range(1, 9)]
+    rows[2] = "2024-01-03,S1,P1,Mug,Kitchen,lots,4.50,9.00,false\n"  # line 4
+    rows[5] = "2024-13-06,S1,P1,Mug,Kitchen,2,4.50,9.00,false\n"  # line 7
+    upload, result = ingest("bad.csv", HEADER + "".join(rows))
+    check = _check(result)
+    assert not check.passed  # 2 of 8 rejected, above the 5% threshold
+    assert not result.success  # the blocking check stopped the run
+    assert HISTORY not in {
+        mat.asset_key for mat in result.asset_materializations_for_node("warehouse__sales_history")
+    }
+    assert _query(warehouse_url, "SELECT count(*) FROM warehouse.sales_history") == [(0,)]
+    assert _query(
+        warehouse_url,
+        "SELECT line_number, column_name, value, rule FROM warehouse.upload_rejections "
+        "WHERE upload_id = %s ORDER BY line_number",
+        (upload,),
+    ) == [(4, "units", "lots", "logicalType"), (7, "date", "2024-13-06", "logicalType")]
+    assert _query(
+        warehouse_url,
+        "SELECT status, rows_read, rows_accepted, rows_rejected FROM warehouse.uploads",
+    ) == [("validated", 8, 6, 2)]
+
+
+def test_file_without_a_required_column_is_rejected_whole(ingest, warehouse_url: str) -> None:
+    _, result = ingest("nocat.csv", "date,product_id,units\n2024-01-01,P1,3\n")
+    assert not _check(result).passed
+    assert not result.success
+    [(status, reason, rows_read)] = _query(
+        warehouse_url, "SELECT status, rejection_reason, rows_read FROM warehouse.uploads"
+    )
+    assert status == "rejected" and rows_read == 0
+    assert "category" in reason
+
+
+def test_corrected_upload_supersedes_by_natural_key(ingest, warehouse_url: str) -> None:
+    first, _ = ingest(
+        "jan.csv",
+        HEADER
+        + "2024-01-01,S1,P1,Mug,Kitchen,3,4.50,13.50,false\n"
+        + "2024-01-02,S1,P1,Mug,Kitchen,5,4.50,22.50,false\n",
+    )
+    second, result = ingest(
+        "jan_fixed.csv", HEADER + "2024-01-02,S1,P1,Mug,Kitchen,7,4.50,31.50,false\n"
+    )
+    assert result.success
+    assert _query(
+        warehouse_url,
+        "SELECT sale_date::text, units, upload_id FROM warehouse.sales_history ORDER BY sale_date",
+    ) == [("2024-01-01", 3, first), ("2024-01-02", 7, second)]
+    assert _query(
+        warehouse_url,
+        "SELECT product_id, first_sale_date::text, last_sale_date::text FROM warehouse.products",
+    ) == [("P1", "2024-01-01", "2024-01-02")]
