@@ -14,15 +14,20 @@ import click
 from forecast_pipeline.settings import PlatformSettings, load_settings
 
 
-def _local_env(settings: PlatformSettings) -> dict[str, str]:
+def _require_local(settings: PlatformSettings) -> None:
     from forecast_pipeline.deployments import Deployment, parse_deployment
-    from forecast_pipeline.local_stack import prepare_local_stack
 
     if parse_deployment(settings.deployment) is not Deployment.LOCAL:
         raise click.UsageError(
-            "this command starts the local stack; in production the services are deployed "
-            "separately (see deploy/README.md)"
+            "this command starts the local stack; in production the services run on their "
+            "own (Dagster daemon, webserver and code server, Postgres, S3, MLflow)"
         )
+
+
+def _local_env(settings: PlatformSettings) -> dict[str, str]:
+    from forecast_pipeline.local_stack import prepare_local_stack
+
+    _require_local(settings)
     env = prepare_local_stack(settings)
     os.environ.update(env)
     return env
@@ -30,19 +35,22 @@ def _local_env(settings: PlatformSettings) -> dict[str, str]:
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log what the platform does.")
-def main(verbose: bool) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """forecast_pipeline: sales files in, validated history, backtested forecasts out.
 
     Every command reads its settings from FORECAST_* environment variables (see README.md).
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+    ctx.obj = {"verbose": verbose}
 
 
 @main.command()
 @click.option("--products", default=300, show_default=True, help="Products in the sample.")
 @click.option("--stores", default=2, show_default=True, help="Stores in the sample.")
 @click.option("--seed", default=7, show_default=True, help="Seed of the sample generator.")
-def demo(products: int, stores: int, seed: int) -> None:
+@click.pass_context
+def demo(ctx: click.Context, products: int, stores: int, seed: int) -> None:
     """Run the whole platform end to end on a generated sample and show what it produced.
 
     Starts (or reuses) the local Postgres, applies migrations, writes the sample merchant's
@@ -53,8 +61,10 @@ def demo(products: int, stores: int, seed: int) -> None:
     from forecast_pipeline.sample import SampleConfig
 
     settings = load_settings()
-    _local_env(settings)
-    report = run_demo(settings, SampleConfig(seed=seed, n_products=products, n_stores=stores))
+    _require_local(settings)
+    log_level = "INFO" if ctx.obj["verbose"] else "WARNING"
+    sample = SampleConfig(seed=seed, n_products=products, n_stores=stores)
+    report = run_demo(settings, sample, log_level=log_level)
     env = report.env
     echo = click.echo
     echo(click.style("\n== Uploads ==", bold=True))

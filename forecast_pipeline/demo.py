@@ -48,9 +48,13 @@ class DemoReport:
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def run_demo(settings: PlatformSettings, sample: SampleConfig) -> DemoReport:
+def run_demo(
+    settings: PlatformSettings, sample: SampleConfig, log_level: str = "WARNING"
+) -> DemoReport:
     """Prepare the local stack, drop the sample into the landing zone and run the whole graph.
 
+    ``log_level`` is what the runs print on the console; every event is stored in the instance
+    and shown in the Dagster UI.
     Running it again finds nothing new in the landing zone and republishes the same week, so
     no table grows.
     """
@@ -74,7 +78,9 @@ def run_demo(settings: PlatformSettings, sample: SampleConfig) -> DemoReport:
         return span[1]
 
     with dg.DagsterInstance.get() as instance:
-        new_uploads, week = run_pipeline(defs, instance, landing, last_sale_date, timer)
+        new_uploads, week = run_pipeline(
+            defs, instance, landing, last_sale_date, timer, log_level=log_level
+        )
     with psycopg.connect(warehouse_url) as conn:
         return DemoReport(
             env=env,

@@ -66,9 +66,11 @@ def _execute(
     instance: dg.DagsterInstance,
     partition: str | None = None,
     run_config: Mapping[str, Any] | None = None,
+    log_level: str = "DEBUG",
 ) -> None:
+    config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
     result = job.execute_in_process(
-        instance=instance, partition_key=partition, run_config=run_config, raise_on_error=False
+        instance=instance, partition_key=partition, run_config=config, raise_on_error=False
     )
     if not result.success:
         raise PipelineRunFailed(f"{job.name} failed (partition {partition}, run {result.run_id})")
@@ -90,14 +92,16 @@ def run_pipeline(
     last_sale_date: Callable[[], date],
     timer: StageTimer | None = None,
     forecast_config: Mapping[str, Any] | None = None,
+    log_level: str = "DEBUG",
 ) -> tuple[list[str], str]:
     """Ingest whatever is new in the landing zone, refresh indicators and publish forecasts.
 
     Uploads registered earlier whose rows never reached the sales history (a run that crashed)
     are ingested again too.
     ``forecast_config`` overrides fields of the weekly job's ``ForecastConfig`` (horizon,
-    backtest windows, ...). Returns the uploads ingested by this call and the weekly partition
-    that was published.
+    backtest windows, ...); ``log_level`` is the console level of the runs' event logs (the
+    instance stores every event whatever it is). Returns the uploads ingested by this call and
+    the weekly partition that was published.
     """
     timer = timer or StageTimer()
     with timer.stage("sensor"):
@@ -106,9 +110,9 @@ def run_pipeline(
     ingested = unmerged_uploads(instance)
     with timer.stage("ingest (raw, validated, sales history)"):
         for upload in ingested:
-            _execute(ingest, instance, upload)
+            _execute(ingest, instance, upload, log_level=log_level)
     with timer.stage("indicators"):
-        _execute(defs.resolve_job_def("indicators_job"), instance)
+        _execute(defs.resolve_job_def("indicators_job"), instance, log_level=log_level)
     week = forecast_week_for(last_sale_date())
     forecast_job = defs.resolve_job_def("weekly_forecast_job")
     run_config = None
@@ -117,5 +121,5 @@ def run_pipeline(
         ops = {defs.get_assets_def(dg.AssetKey(key)).node_def.name for key in configured}
         run_config = {"ops": {op: {"config": dict(forecast_config)} for op in ops}}
     with timer.stage("weekly forecast (features, backtest, publish)"):
-        _execute(forecast_job, instance, week, run_config)
+        _execute(forecast_job, instance, week, run_config, log_level)
     return ingested, week

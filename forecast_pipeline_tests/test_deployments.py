@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from forecast_pipeline.deployments import (
     parse_deployment,
     resources_for,
 )
+from forecast_pipeline.local_stack import REPOSITORY_ROOT
 
 
 def test_local_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,3 +79,19 @@ def test_definitions_refuse_an_unknown_deployment() -> None:
     )
     assert out.returncode != 0
     assert "Unknown deployment 'moon'" in out.stderr
+
+
+def test_dagster_accepts_the_workspace(tmp_path) -> None:
+    dagster = str(Path(sys.executable).parent / "dagster")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "FORECAST_DEPLOYMENT": "local"}
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    out = subprocess.run(
+        [dagster, "definitions", "validate", "-w", str(REPOSITORY_ROOT / "workspace.yaml")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "All code locations passed validation" in out.stderr + out.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -19,10 +20,13 @@ def start_embedded_postgres(pgdata: Path, *, keep_running: bool = True) -> str:
     data survives between runs; without it, the server stops and its folder is deleted when
     this process exits (tests). Returns a URL for the ``postgres`` database on it.
     """
-    import pgserver  # heavy: imported only when the local stack is started
-
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "delete")
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); pgserver copes
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import pgserver  # imported only when the local stack is started
+
+        server = pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "delete")
     url = server.get_uri()
     log.info("embedded PostgreSQL ready at %s", url)
     return url
