@@ -212,8 +212,8 @@ class MlflowTracking(dg.ConfigurableResource):
     artifact_location: str
     experiment: str = "forecast_pipeline"
 
-    def experiment_id(self) -> str:
-        """Point MLflow at the tracking store and return the experiment's id, creating it once."""
+    def activate(self) -> str:
+        """Point MLflow at the tracking store; returns the experiment id (created on first use)."""
         import mlflow
 
         mlflow.set_tracking_uri(self.tracking_uri)

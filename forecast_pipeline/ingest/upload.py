@@ -1,4 +1,4 @@
-"""Validation of a parsed upload against its contract (file reading + row rules together)."""
+"""Reading and validating an uploaded file against its contract, in one call."""
 
 from __future__ import annotations
 
@@ -9,16 +9,12 @@ from forecast_pipeline.contracts.validation import ValidationOutcome, validate_f
 from forecast_pipeline.ingest.parsing import ParsedUpload, read_upload
 
 
-def validate_upload(
-    upload: ParsedUpload, contract: DataContract, *, as_of: dt.date
-) -> ValidationOutcome:
-    """Validate the parsed rows; malformed records count as read and rejected (``field_count``)."""
-    return validate_frame(contract, upload.frame, as_of=as_of)
-
-
 def check_upload(
     data: bytes, filename: str, contract: DataContract, *, as_of: dt.date
 ) -> tuple[ParsedUpload, ValidationOutcome]:
-    """Read and validate an uploaded file. Raises ``UploadRejected`` for file-level problems."""
+    """Read and validate an uploaded file; malformed records count as read and rejected.
+
+    Raises ``UploadRejected`` (a ``ContractViolation``) for file-level problems.
+    """
     upload = read_upload(data, filename, contract)
-    return upload, validate_upload(upload, contract, as_of=as_of)
+    return upload, validate_frame(contract, upload.frame, as_of=as_of)

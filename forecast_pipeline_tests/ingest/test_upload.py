@@ -4,7 +4,8 @@ import datetime as dt
 
 import pytest
 
-from forecast_pipeline.ingest import UploadRejected, check_upload, read_upload, validate_upload
+from forecast_pipeline.contracts import validate_frame
+from forecast_pipeline.ingest import UploadRejected, check_upload, read_upload
 
 AS_OF = dt.date(2024, 3, 31)
 
@@ -92,8 +93,8 @@ def test_latin1_tab_file_end_to_end(sales_contract):
 def test_future_dates_are_relative_to_as_of(sales_contract):
     data = b"date,product_id,category,units\n2024-04-01,P1,food,1\n"
     parsed = read_upload(data, "sales.csv", sales_contract)
-    assert not validate_upload(parsed, sales_contract, as_of=dt.date(2024, 3, 31)).success
-    assert validate_upload(parsed, sales_contract, as_of=dt.date(2024, 4, 1)).success
+    assert not validate_frame(sales_contract, parsed.frame, as_of=dt.date(2024, 3, 31)).success
+    assert validate_frame(sales_contract, parsed.frame, as_of=dt.date(2024, 4, 1)).success
 
 
 def test_only_malformed_rows(sales_contract):

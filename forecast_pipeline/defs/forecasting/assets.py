@@ -5,6 +5,7 @@ the definitions stays light.
 """
 
 import dataclasses
+import uuid
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -135,7 +136,7 @@ def backtest(
     lake.write_parquet(_backtest_key(partition, "predictions"), result.predictions)
     lake.write_parquet(_backtest_key(partition, "metrics"), result.metrics)
     run_id = tracking.log_backtest_run(
-        mlflow.experiment_id(),
+        mlflow.activate(),
         run_name=f"weekly-{partition}",
         tags={
             "dagster.run_id": context.run.run_id,
@@ -222,7 +223,7 @@ def published_forecasts(
     product_rows = _product_forecast_rows(forecasts, categories)
     top_rows = top.merge(products[["product_id", "product_name"]], on="product_id", how="left")
     run = publishing.ForecastRun(
-        run_id=context.run.run_id,
+        run_id=uuid.uuid4().hex,
         partition_key=partition,
         origin=forecast_origin(context).date(),
         model_name=model,
@@ -239,7 +240,7 @@ def published_forecasts(
     forecast_uri = lake.write_parquet(_forecast_key(partition, "product_forecasts"), product_rows)
     top_uri = lake.write_parquet(_forecast_key(partition, "top_products"), top_rows)
     if run_id_mlflow:
-        mlflow.experiment_id()  # points MLflow at the tracking store
+        mlflow.activate()
         tracking.log_published_forecast(run_id_mlflow, model, forecasts)
     yield dg.MaterializeResult(
         asset_key=["forecasts", "product_forecasts"],

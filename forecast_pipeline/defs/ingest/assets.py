@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 import dagster as dg
 import pandas as pd
 
-from forecast_pipeline.contracts import load_contract, table_schema, validate_frame
+from forecast_pipeline.contracts import ContractViolation, load_contract, table_schema
 from forecast_pipeline.defs.ingest.upload_keys import sha256_hex, split_upload_id
 from forecast_pipeline.defs.partitions import sales_uploads
 from forecast_pipeline.defs.resources import Lake, LandingZone, Warehouse
-from forecast_pipeline.ingest.parsing import UploadRejected, read_upload
+from forecast_pipeline.ingest import check_upload
 from forecast_pipeline.warehouse import sales, uploads
 
 OWNERS = ["team:forecasting"]
@@ -121,8 +121,10 @@ def sales_rows(
         received = uploads.received_at(conn, upload)
     filename, _ = split_upload_id(upload)
     try:
-        parsed = read_upload(lake.read_bytes(raw_key(upload)), filename, contract)
-    except UploadRejected as rejected:
+        parsed, outcome = check_upload(
+            lake.read_bytes(raw_key(upload)), filename, contract, as_of=received.date()
+        )
+    except ContractViolation as rejected:
         with warehouse.connect() as conn:
             uploads.record_validation(
                 conn,
@@ -144,7 +146,6 @@ def sales_rows(
             ],
         )
 
-    outcome = validate_frame(contract, parsed.frame, as_of=received.date())
     validated_uri = lake.write_parquet(validated_key(upload), outcome.accepted)
     with warehouse.connect() as conn:
         uploads.record_validation(
