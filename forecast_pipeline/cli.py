@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from forecast_pipeline.settings import PlatformSettings, load_settings
+from forecast_pipeline.warehouse.databases import READER_ROLE
 
 
 def _require_local(settings: PlatformSettings) -> None:
@@ -91,7 +92,7 @@ def demo(ctx: click.Context, products: int, stores: int, seed: int) -> None:
         echo(f"{stage:50s} {seconds:8.1f} s")
     echo(click.style("\n== Where things are ==", bold=True))
     echo(f"warehouse (tables in schemas warehouse, forecasts): {env['FORECAST_WAREHOUSE_URL']}")
-    echo(f"BI views (schema analytics, role {settings.reader_role}): {env['FORECAST_READER_URL']}")
+    echo(f"BI views (schema analytics, role {READER_ROLE}): {env['FORECAST_READER_URL']}")
     echo(
         f"MLflow runs: tracking URI {env['MLFLOW_TRACKING_URI']}, experiment forecast_pipeline, "
         f"run {run['mlflow_run_id']}; artifacts in {env['FORECAST_MLFLOW_ARTIFACTS']}"

@@ -40,7 +40,7 @@ def local_environment(settings: PlatformSettings, server: str) -> dict[str, str]
         "FORECAST_HOME": str(settings.home),
         "FORECAST_WAREHOUSE_URL": databases.with_database(server, settings.warehouse_db),
         "FORECAST_READER_URL": databases.with_database(
-            server, settings.warehouse_db, user=settings.reader_role
+            server, settings.warehouse_db, user=databases.READER_ROLE
         ),
         "DAGSTER_HOME": str(settings.dagster_home),
         # dagster-postgres runs on psycopg2; SQLAlchemy 2.1 defaults to psycopg 3, so say so.

@@ -29,7 +29,6 @@ class PlatformSettings(BaseSettings):
     warehouse_db: str = "forecast_warehouse"
     dagster_db: str = "forecast_dagster"
     mlflow_db: str = "forecast_mlflow"
-    reader_role: str = "forecast_reader"
 
     @property
     def landing_dir(self) -> Path:

@@ -12,6 +12,9 @@ from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
 
+# The read-only role that BI tools and the API log in as (created by migration 0001).
+READER_ROLE = "forecast_reader"
+
 
 def start_embedded_postgres(pgdata: Path, *, keep_running: bool = True) -> str:
     """Start (or reuse) the embedded PostgreSQL server whose data lives in ``pgdata``.

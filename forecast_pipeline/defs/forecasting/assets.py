@@ -163,33 +163,31 @@ def backtest(
     )
 
 
+def _forecast_spec(name: str, description: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        ["forecasts", name],
+        deps=[backtest],
+        group_name="forecasts",
+        kinds={"postgres", "parquet"},
+        owners=OWNERS,
+        partitions_def=weekly,
+        description=description,
+    )
+
+
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(
-            ["forecasts", "product_forecasts"],
-            deps=[backtest],
-            group_name="forecasts",
-            kinds={"postgres", "parquet"},
-            owners=OWNERS,
-            partitions_def=weekly,
-            description=(
-                "forecasts.product_forecasts: units per product and target week for the next "
-                "52 weeks with conformal 80%/95% intervals, from the model with the lowest "
-                "backtest WAPE. Grain: run_id, product_id, target_week."
-            ),
+        _forecast_spec(
+            "product_forecasts",
+            "forecasts.product_forecasts: units per product and target week for the next 52 "
+            "weeks with conformal 80%/95% intervals, from the model with the lowest backtest "
+            "WAPE. Grain: run_id, product_id, target_week.",
         ),
-        dg.AssetSpec(
-            ["forecasts", "top_products"],
-            deps=[backtest],
-            group_name="forecasts",
-            kinds={"postgres", "parquet"},
-            owners=OWNERS,
-            partitions_def=weekly,
-            description=(
-                "forecasts.top_products: per category, the top products for the next week, month "
-                "(4 weeks) and year (52 weeks) with rank, predicted units, the previous period's "
-                "units, change and trend. Grain: run_id, time_period, category, rank."
-            ),
+        _forecast_spec(
+            "top_products",
+            "forecasts.top_products: per category, the top products for the next week, month "
+            "(4 weeks) and year (52 weeks) with rank, predicted units, the previous period's "
+            "units, change and trend. Grain: run_id, time_period, category, rank.",
         ),
     ],
     partitions_def=weekly,
