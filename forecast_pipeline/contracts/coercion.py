@@ -11,6 +11,8 @@ separate rule). Accepted spellings:
   (``12``, ``-3``, ``12.0``); ``12.5``, ``1e3`` and ``1,000`` are refused;
 * number: decimal with ``.`` as separator, optional exponent (``3.5``, ``-.5``, ``1e3``);
   no thousands separators or decimal commas; NaN and infinity are refused;
+* timestamp: ISO 8601 date and time with an offset or ``Z`` (``2024-03-31T08:00:00Z``),
+  converted to UTC (typed values are naive UTC datetimes);
 * boolean: true/false, 1/0, yes/no (case-insensitive);
 * string: any value.
 """
@@ -33,7 +35,9 @@ _FAILURE = {
     "integer": "is not an integer",
     "number": "is not a number",
     "boolean": "is not a boolean (expected true/false, 1/0 or yes/no)",
+    "timestamp": "is not a timestamp (expected ISO 8601 with a UTC offset)",
 }
+_TIMESTAMP = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})"
 
 
 def as_text(values: pd.Series) -> pd.Series:
@@ -78,6 +82,10 @@ def _convert_distinct(logical_type: str, text: pd.Series) -> pd.Series:
         typed = pd.to_numeric(text.where(well_formed), errors="coerce").astype("float64")
         limit = _INT64_LIMIT if logical_type == "integer" else np.inf
         return typed.where(np.isfinite(typed) & (typed.abs() < limit))
+    if logical_type == "timestamp":
+        well_formed = _fullmatch(text, _TIMESTAMP)
+        typed = pd.to_datetime(text.where(well_formed), format="ISO8601", utc=True, errors="coerce")
+        return typed.dt.tz_convert(None).astype("datetime64[ns]")
     if logical_type == "boolean":
         typed = text.str.lower().map(_BOOLEANS).astype(object)
         return typed.where(typed.notna(), None)
@@ -102,7 +110,7 @@ def coerce_series(logical_type: str, values: pd.Series) -> tuple[pd.Series, pd.S
     present = codes >= 0
     if logical_type == "boolean":
         typed_values = np.full(len(values), None, dtype=object)
-    elif logical_type == "date":
+    elif logical_type in ("date", "timestamp"):
         typed_values = np.full(len(values), np.datetime64("NaT", "ns"))
     else:
         typed_values = np.full(len(values), np.nan)

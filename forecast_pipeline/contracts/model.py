@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from forecast_pipeline.contracts.coercion import coerce_scalar
 
-LogicalType = Literal["string", "integer", "number", "boolean", "date"]
+LogicalType = Literal["string", "integer", "number", "boolean", "date", "timestamp"]
 
 #: Column-level library rules this project executes (see README.md).
 COLUMN_RULES: dict[str, tuple[LogicalType, ...]] = {

@@ -14,6 +14,10 @@ Steps of ``validate_frame``:
    rejections (rule = the contract rule's id);
 5. rows with no rejection are the accepted rows, converted to their final dtypes.
 
+With ``check_unique_key=False`` the suite is built without the table's
+``uniqueCombination`` expectations (for transaction-level files, whose lines
+legitimately share a key and are aggregated to the key's grain afterwards).
+
 A cell that failed coercion is reported once (``logicalType``), not a second time
 as a missing required value.
 """
@@ -76,6 +80,12 @@ class ValidationOutcome:
     @property
     def success(self) -> bool:
         return self.rejections.empty
+
+    @property
+    def daily_rows(self) -> int:
+        """Rows of ``accepted``: the accepted lines, or the daily rows they were aggregated
+        into (``forecast_pipeline.ingest.check_upload`` with a transaction-grain mapping)."""
+        return len(self.accepted)
 
     def rejection_summary(self) -> dict[str, int]:
         """Number of rejections per rule."""
@@ -251,11 +261,30 @@ def malformed_rejections(frame: pd.DataFrame) -> list[RowRejection]:
     ]
 
 
+def _suite(contract: DataContract, as_of: dt.date, *, check_unique_key: bool) -> Any:
+    """The contract's GX suite; without its ``uniqueCombination`` expectations when
+    ``check_unique_key`` is false."""
+    suite = expectation_suite(contract, as_of=as_of)
+    if check_unique_key:
+        return suite
+    import great_expectations as gx
+
+    kept = [
+        expectation
+        for expectation in suite.expectations
+        if not isinstance(expectation, gx.expectations.ExpectCompoundColumnsToBeUnique)
+    ]
+    return gx.ExpectationSuite(
+        name=suite.name, expectations=kept, meta={**(suite.meta or {}), "unique_key": False}
+    )
+
+
 def validate_frame(
     contract: DataContract,
     frame: pd.DataFrame,
     *,
     as_of: dt.date,
+    check_unique_key: bool = True,
 ) -> ValidationOutcome:
     """Validate an upload's rows against ``contract``.
 
@@ -266,6 +295,10 @@ def validate_frame(
     column (None for the others): they count as read and are rejected with rule
     ``field_count`` without being checked further. ``as_of`` is the day the
     upload was received (dates after it break ``mustNotBeInFuture``).
+
+    ``check_unique_key=False`` leaves the table's ``uniqueCombination`` rules (the
+    within-file natural-key check, ``unique_key`` for sales uploads) out of the GX
+    suite: lines sharing a key are then all accepted, to be aggregated by the caller.
 
     Raises ``ContractViolation`` when a required column is missing.
     """
@@ -295,7 +328,7 @@ def validate_frame(
             )
     data = pd.DataFrame(typed, index=raw.index)
 
-    suite = expectation_suite(contract, as_of=as_of)
+    suite = _suite(contract, as_of, check_unique_key=check_unique_key)
     run = _run_gx(suite, data, contract)
     gx_frames, summaries = _gx_rejections(run.results, raw, line_numbers)
 

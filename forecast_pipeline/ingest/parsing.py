@@ -6,6 +6,10 @@ empty), plus ``line_number``, the line of the file where the record starts
 (the header is line 1; for .xlsx it is the sheet's row number; for Parquet
 the row index + 2, as if the file had a header line).
 
+With a ``ColumnMapping`` (``forecast_pipeline.ingest.mapping``) the headers it lists
+are read as their contract column (case-insensitively, after stripping); contract
+columns it does not target still match a header of their own name.
+
 File-level problems raise ``UploadRejected`` with a human-readable ``reason``;
 row-level problems never do: a CSV record with the wrong number of fields stays
 in the frame, all values None, with its problem in the ``_malformed`` column,
@@ -32,6 +36,7 @@ from forecast_pipeline.contracts.validation import (
     RowRejection,
     malformed_rejections,
 )
+from forecast_pipeline.ingest.mapping import ColumnMapping, check_targets, normalize_header
 
 DELIMITERS = (",", ";", "\t")
 _CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -55,6 +60,8 @@ class ParsedUpload:
     ignored_columns: list[str] = field(default_factory=list)
     #: empty records (blank lines, or lines of delimiters only) that were skipped
     blank_records: int = 0
+    #: the column mapping applied (None: the file uses the contract's column names)
+    mapping: ColumnMapping | None = None
 
     @property
     def malformed(self) -> list[RowRejection]:
@@ -66,18 +73,42 @@ class ParsedUpload:
         return len(self.frame)
 
 
-def read_upload(data: bytes, filename: str, contract: DataContract) -> ParsedUpload:
-    """Parse an uploaded file; the format comes from the extension, else from its content."""
+def read_upload(
+    data: bytes,
+    filename: str,
+    contract: DataContract,
+    *,
+    mapping: ColumnMapping | None = None,
+) -> ParsedUpload:
+    """Parse an uploaded file; the format comes from the extension, else from its content.
+
+    ``mapping`` renames the file's headers to contract columns (see ``ColumnMapping``).
+    """
+    if mapping is not None:
+        if mapping.contract != contract.id:
+            raise ValueError(
+                f"mapping {mapping.name!r} is for contract {mapping.contract!r}, "
+                f"not {contract.id!r}"
+            )
+        check_targets(mapping, contract)
+    parsed = _read(data, filename, contract, mapping)
+    parsed.mapping = mapping
+    return parsed
+
+
+def _read(
+    data: bytes, filename: str, contract: DataContract, mapping: ColumnMapping | None
+) -> ParsedUpload:
     suffix = PurePath(filename).suffix.lower()
     if not data or not data.strip():
         raise UploadRejected("the file is empty")
     if suffix == ".xls":
         raise UploadRejected("legacy Excel .xls files are not supported: save as .xlsx or CSV")
     if suffix in _PARQUET_SUFFIXES or (suffix not in _CSV_SUFFIXES and data[:4] == b"PAR1"):
-        return _read_parquet(data, contract)
+        return _read_parquet(data, contract, mapping)
     if suffix in _EXCEL_SUFFIXES or (suffix not in _CSV_SUFFIXES and data[:4] == b"PK\x03\x04"):
-        return _read_xlsx(data, contract)
-    return _read_csv(data, contract)
+        return _read_xlsx(data, contract, mapping)
+    return _read_csv(data, contract, mapping)
 
 
 # --------------------------------------------------------------------------- CSV
@@ -112,14 +143,36 @@ def _first_line(text: str) -> str:
     return ""
 
 
-def detect_delimiter(header_line: str, contract: DataContract) -> str:
+def header_lookup(contract: DataContract, mapping: ColumnMapping | None = None) -> dict[str, str]:
+    """Normalized header (see ``normalize_header``) -> contract column.
+
+    Without a mapping, every contract column is read from a header of its own name.
+    With one, its headers are read as their target columns, and the contract columns
+    it does not target still match a header of their own name.
+    """
+    lookup: dict[str, str] = {}
+    targets: set[str] = set()
+    if mapping is not None:
+        for header, column in mapping.columns.items():
+            lookup[normalize_header(header)] = column
+            targets.add(column)
+    for column in contract.column_names:
+        if column not in targets:
+            lookup.setdefault(normalize_header(column), column)
+    return lookup
+
+
+def detect_delimiter(
+    header_line: str, contract: DataContract, *, mapping: ColumnMapping | None = None
+) -> str:
     """The delimiter among , ; and tab that splits the header into the most contract
-    columns (then into the most fields); comma when nothing splits it."""
-    known = {name.lower() for name in contract.column_names}
+    columns (headers of ``mapping`` included; then into the most fields); comma when
+    nothing splits it."""
+    known = set(header_lookup(contract, mapping))
 
     def score(delimiter: str) -> tuple[int, int]:
         fields = next(csv.reader([header_line], delimiter=delimiter), [])
-        matched = sum(1 for f in fields if f.strip().lower() in known)
+        matched = sum(1 for f in fields if normalize_header(f) in known)
         return matched, len(fields)
 
     best = max(DELIMITERS, key=score)
@@ -127,16 +180,16 @@ def detect_delimiter(header_line: str, contract: DataContract) -> str:
 
 
 def _map_header(
-    header: list[str], contract: DataContract
+    header: list[str], contract: DataContract, mapping: ColumnMapping | None = None
 ) -> tuple[dict[str, int], dict[str, str], list[str]]:
     """Positions of the contract columns in ``header``; raises for missing/duplicates."""
-    by_lower = {name.lower(): name for name in contract.column_names}
+    lookup = header_lookup(contract, mapping)
     positions: dict[str, int] = {}
     written: dict[str, str] = {}
     ignored: list[str] = []
     for position, raw_name in enumerate(header):
-        name = raw_name.strip().lstrip("\ufeff")
-        column = by_lower.get(name.lower())
+        name = raw_name.strip().lstrip("\ufeff").strip()
+        column = lookup.get(normalize_header(name))
         if column is None:
             ignored.append(name)
             continue
@@ -149,17 +202,21 @@ def _map_header(
         written[column] = name
     missing = [c for c in contract.required_columns if c not in positions]
     if missing:
-        raise UploadRejected(f"missing required columns: {', '.join(missing)}")
+        mapped = mapping.header_for if mapping is not None else {}
+        names = [f"{mapped[c]} ({c})" if c in mapped else c for c in missing]
+        raise UploadRejected(f"missing required columns: {', '.join(names)}")
     return positions, written, ignored
 
 
-def _read_csv(data: bytes, contract: DataContract) -> ParsedUpload:
+def _read_csv(
+    data: bytes, contract: DataContract, mapping: ColumnMapping | None = None
+) -> ParsedUpload:
     text, encoding = decode(data)
     if "\x00" in text:
         raise UploadRejected("the file contains NUL bytes: it is not a CSV text file")
     if not text.strip():
         raise UploadRejected("the file is empty")
-    delimiter = detect_delimiter(_first_line(text), contract)
+    delimiter = detect_delimiter(_first_line(text), contract, mapping=mapping)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
 
     header: list[str] | None = None
@@ -184,7 +241,7 @@ def _read_csv(data: bytes, contract: DataContract) -> ParsedUpload:
             continue
         if header is None:
             header = record
-            positions, written, ignored = _map_columns(header, contract)
+            positions, written, ignored = _map_columns(header, contract, mapping)
             values = {column: [] for column in positions}
             continue
         lines.append(start)
@@ -248,18 +305,20 @@ def cell_text(value: Any) -> str | None:
 
 
 def _map_columns(
-    header: list[str], contract: DataContract
+    header: list[str], contract: DataContract, mapping: ColumnMapping | None = None
 ) -> tuple[dict[str, int], dict[str, str], list[str]]:
-    positions, written, ignored = _map_header(header, contract)
+    positions, written, ignored = _map_header(header, contract, mapping)
     return positions, written, [name for name in ignored if name]
 
 
-def _read_parquet(data: bytes, contract: DataContract) -> ParsedUpload:
+def _read_parquet(
+    data: bytes, contract: DataContract, mapping: ColumnMapping | None = None
+) -> ParsedUpload:
     try:
         table = pd.read_parquet(io.BytesIO(data))
     except Exception as exc:
         raise UploadRejected(f"the file is not a readable Parquet file ({exc})") from None
-    positions, written, ignored = _map_columns([str(c) for c in table.columns], contract)
+    positions, written, ignored = _map_columns([str(c) for c in table.columns], contract, mapping)
     if table.empty:
         raise UploadRejected("the file has a header but no data rows")
     frame = pd.DataFrame(
@@ -279,7 +338,9 @@ def _read_parquet(data: bytes, contract: DataContract) -> ParsedUpload:
     )
 
 
-def _read_xlsx(data: bytes, contract: DataContract) -> ParsedUpload:
+def _read_xlsx(
+    data: bytes, contract: DataContract, mapping: ColumnMapping | None = None
+) -> ParsedUpload:
     import openpyxl
 
     try:
@@ -306,7 +367,7 @@ def _read_xlsx(data: bytes, contract: DataContract) -> ParsedUpload:
         workbook.close()
     if header is None:
         raise UploadRejected("the file is empty")
-    positions, written, ignored = _map_columns(header, contract)
+    positions, written, ignored = _map_columns(header, contract, mapping)
     if not rows:
         raise UploadRejected("the file has a header but no data rows")
     frame = pd.DataFrame(

@@ -7,6 +7,7 @@ from datetime import date
 
 import pandas as pd
 import psycopg
+from psycopg import sql
 
 from forecast_pipeline.warehouse.frames import copy_frame, read_frame
 
@@ -30,6 +31,18 @@ class MergeCounts:
     inserted: int
     updated: int
     kept_newer: int  # keys where a later upload already holds the row
+    superseded: int  # keys taken over from another upload (their old values are kept)
+    categories_respelled: int  # rows whose category matched a known one but for case
+    products_recategorised: int  # known products whose category this upload changed
+
+
+# The upsert replaces a stored row when it came from the same upload or from one received
+# no later than this upload; rows from a later upload are kept.
+_REPLACES_STORED = sql.SQL(
+    """(s.upload_id = %(upload_id)s
+     OR (SELECT received_at FROM warehouse.uploads WHERE upload_id = s.upload_id)
+        <= (SELECT received_at FROM warehouse.uploads WHERE upload_id = %(upload_id)s))"""
+)
 
 
 def merge_upload(conn: psycopg.Connection, upload_id: str, accepted: pd.DataFrame) -> MergeCounts:
@@ -37,8 +50,12 @@ def merge_upload(conn: psycopg.Connection, upload_id: str, accepted: pd.DataFram
 
     The natural key is (sale_date, store_id, product_id). A row replaces the stored one unless the
     stored row came from an upload received later; every row keeps the upload and line it came
-    from. The product dimension is updated from the same rows (the latest dated row of a product
-    gives its name and category). Re-merging the same upload changes nothing.
+    from, and the values it replaced from another upload go to ``sales_history_changes``.
+
+    Categories: a category equal to a known one but for letter case or surrounding spaces takes
+    the known spelling ("toys" joins "Toys"). The product dimension is updated from the same
+    rows: the latest dated row of a product gives its name and category, so a product that
+    moves category moves with its latest sale. Re-merging the same upload changes nothing.
     """
     staged = accepted.rename(columns={"date": "sale_date"})
     staged = staged.assign(sale_date=pd.to_datetime(staged["sale_date"]).dt.strftime("%Y-%m-%d"))
@@ -52,8 +69,41 @@ def merge_upload(conn: psycopg.Connection, upload_id: str, accepted: pd.DataFram
         """
     )
     copy_frame(conn, "staged_sales", staged, STAGING_COLUMNS)
-    outcome = conn.execute(
+    respelled = conn.execute(
         """
+        UPDATE staged_sales st SET category = known.category
+        FROM (SELECT DISTINCT category FROM warehouse.products) known
+        WHERE lower(btrim(st.category)) = lower(known.category) AND st.category <> known.category
+        """
+    ).rowcount
+    recategorised = conn.execute(
+        """
+        SELECT count(*) FROM warehouse.products p
+        JOIN (SELECT product_id, (array_agg(category ORDER BY sale_date DESC))[1] AS category,
+                     max(sale_date) AS last_sale
+              FROM staged_sales GROUP BY product_id) latest USING (product_id)
+        WHERE latest.category <> p.category AND latest.last_sale >= p.last_sale_date
+        """
+    ).fetchone()
+    superseded = conn.execute(
+        sql.SQL(
+            """
+        INSERT INTO warehouse.sales_history_changes
+            (sale_date, store_id, product_id, previous_upload_id, previous_line_number,
+             previous_units, previous_revenue, upload_id, line_number, units, revenue)
+        SELECT s.sale_date, s.store_id, s.product_id, s.upload_id, s.line_number, s.units,
+               s.revenue, %(upload_id)s, st.line_number, st.units, st.revenue
+        FROM staged_sales st
+        JOIN warehouse.sales_history s USING (sale_date, store_id, product_id)
+        WHERE s.upload_id <> %(upload_id)s AND {replaces}
+        ON CONFLICT DO NOTHING
+        """
+        ).format(replaces=_REPLACES_STORED),
+        {"upload_id": upload_id},
+    ).rowcount
+    outcome = conn.execute(
+        sql.SQL(
+            """
         WITH upserted AS (
             INSERT INTO warehouse.sales_history AS s
                 (sale_date, store_id, product_id, units, unit_price, revenue, on_promotion,
@@ -66,15 +116,13 @@ def merge_upload(conn: psycopg.Connection, upload_id: str, accepted: pd.DataFram
                 revenue = EXCLUDED.revenue, on_promotion = EXCLUDED.on_promotion,
                 upload_id = EXCLUDED.upload_id, line_number = EXCLUDED.line_number,
                 updated_at = now()
-            WHERE s.upload_id = EXCLUDED.upload_id
-               OR (SELECT received_at FROM warehouse.uploads WHERE upload_id = s.upload_id)
-                  <= (SELECT received_at FROM warehouse.uploads
-                      WHERE upload_id = EXCLUDED.upload_id)
+            WHERE {replaces}
             RETURNING (xmax = 0) AS inserted
         )
         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
         FROM upserted
-        """,
+        """
+        ).format(replaces=_REPLACES_STORED),
         {"upload_id": upload_id},
     ).fetchone()
     assert outcome is not None
@@ -104,7 +152,15 @@ def merge_upload(conn: psycopg.Connection, upload_id: str, accepted: pd.DataFram
         (upload_id,),
     )
     rows = len(staged)
-    return MergeCounts(rows, inserted, updated, rows - inserted - updated)
+    return MergeCounts(
+        rows_in_upload=rows,
+        inserted=inserted,
+        updated=updated,
+        kept_newer=rows - inserted - updated,
+        superseded=superseded,
+        categories_respelled=respelled,
+        products_recategorised=int(recategorised[0]) if recategorised else 0,
+    )
 
 
 def load_daily_sales(conn: psycopg.Connection, before: date) -> pd.DataFrame:

@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+import dataclasses
+
 import dagster as dg
 import pandas as pd
 
@@ -212,10 +214,7 @@ def sales_history(
         total = conn.execute("SELECT count(*) FROM warehouse.sales_history").fetchone()
     return dg.MaterializeResult(
         metadata={
-            "rows_in_upload": counts.rows_in_upload,
-            "inserted": counts.inserted,
-            "updated": counts.updated,
-            "kept_newer": counts.kept_newer,
+            **dataclasses.asdict(counts),
             "history_rows": int(total[0]) if total else 0,
         }
     )

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import psycopg
 import pytest
 
@@ -17,6 +18,7 @@ from forecast_pipeline.defs.ingest.assets import (
 )
 from forecast_pipeline.defs.partitions import sales_uploads
 from forecast_pipeline.defs.resources import LocalLake, LocalLandingZone, Warehouse
+from forecast_pipeline.warehouse import sales
 
 HEADER = "date,store_id,product_id,product_name,category,units,unit_price,revenue,on_promotion\n"
 HISTORY = dg.AssetKey(["warehouse", "sales_history"])
@@ -139,3 +141,53 @@ def test_corrected_upload_supersedes_by_natural_key(ingest, warehouse_url: str) 
         warehouse_url,
         "SELECT product_id, first_sale_date::text, last_sale_date::text FROM warehouse.products",
     ) == [("P1", "2024-01-01", "2024-01-02")]
+    # lineage to both uploads: the replaced values are kept with the upload that replaced them
+    assert _query(
+        warehouse_url,
+        "SELECT sale_date::text, previous_upload_id, previous_line_number, previous_units, "
+        "upload_id, line_number, units FROM warehouse.sales_history_changes",
+    ) == [("2024-01-02", first, 3, 5, second, 2, 7)]
+    merged = result.asset_materializations_for_node("warehouse__sales_history")[0].metadata
+    assert merged["superseded"].value == 1 and merged["inserted"].value == 0
+
+
+def test_category_case_variants_join_the_known_category(ingest, warehouse_url: str) -> None:
+    ingest("a.csv", HEADER + "2024-01-01,S1,P1,Mug,Kitchen,3,4.50,13.50,false\n")
+    _, result = ingest(
+        "b.csv",
+        HEADER
+        + "2024-01-02,S1,P2,Pan,KITCHEN,1,20.00,20.00,false\n"
+        + "2024-01-03,S1,P1,Mug,Garden,2,4.50,9.00,false\n",
+    )
+    assert result.success
+    assert _query(
+        warehouse_url, "SELECT product_id, category FROM warehouse.products ORDER BY product_id"
+    ) == [("P1", "Garden"), ("P2", "Kitchen")]
+    merged = result.asset_materializations_for_node("warehouse__sales_history")[0].metadata
+    assert merged["categories_respelled"].value == 1
+    assert merged["products_recategorised"].value == 1
+
+
+def test_merging_an_older_upload_again_keeps_the_newer_rows(ingest, warehouse_url: str) -> None:
+    old, _ = ingest("jan.csv", HEADER + "2024-01-02,S1,P1,Mug,Kitchen,5,4.50,22.50,false\n")
+    new, _ = ingest("fix.csv", HEADER + "2024-01-02,S1,P1,Mug,Kitchen,7,4.50,31.50,false\n")
+    old_rows = pd.DataFrame(
+        {
+            "date": ["2024-01-02"],
+            "store_id": ["S1"],
+            "product_id": ["P1"],
+            "product_name": ["Mug"],
+            "category": ["Kitchen"],
+            "units": [5],
+            "unit_price": [4.5],
+            "revenue": [22.5],
+            "on_promotion": [False],
+            "line_number": [2],
+        }
+    )
+    with psycopg.connect(warehouse_url) as conn:
+        counts = sales.merge_upload(conn, old, old_rows)
+    assert (counts.kept_newer, counts.updated, counts.superseded) == (1, 0, 0)
+    assert _query(warehouse_url, "SELECT units, upload_id FROM warehouse.sales_history") == [
+        (7, new)
+    ]
