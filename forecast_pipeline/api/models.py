@@ -7,22 +7,14 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from forecast_pipeline.contracts import load_contract
+from forecast_pipeline.contracts.typed_models import contract_model
+
 TimePeriod = Literal["week", "month", "year"]
-Trend = Literal["up", "down", "flat"]
 
 
-class TopProduct(BaseModel):
-    category: str
-    time_period: TimePeriod
-    rank: int
-    product_id: str
-    product_name: str | None
-    predicted_units: float
-    lower_80: float
-    upper_80: float
-    previous_units: float
-    change_pct: float | None
-    trend: Trend
+# The rows of analytics.top_products, typed by the top_products contract.
+TopProduct = contract_model(load_contract("top_products"), "TopProduct", exclude={"run_id"})
 
 
 class TopProducts(BaseModel):
@@ -32,4 +24,4 @@ class TopProducts(BaseModel):
     published_at: datetime.datetime
     time_period: TimePeriod
     count: int
-    data: list[TopProduct]
+    data: list[TopProduct]  # type: ignore[valid-type]

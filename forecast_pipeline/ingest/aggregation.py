@@ -10,8 +10,12 @@ lines are then folded into one row per key:
   otherwise the mean of the lines' ``unit_price`` (missing if none has one);
 * ``on_promotion``: true if any line is, false if none is but some say false,
   missing if no line says;
-* ``product_name``, ``category`` (and any other column): the value of the group's
-  last line in file order, even when it is empty;
+* ``product_name``, ``category``: those of the product's latest line (greatest
+  date, then last in file order) in the file, on every row of that product: a
+  product whose name changed within the file is shown with its latest name on all
+  its days (one name and one category per product, as the product dimension
+  keeps). The latest line's value is taken even when it is empty;
+* any other column: the value of the group's last line in file order;
 * ``line_number``: the group's first line; ``source_lines``: its number of lines.
 """
 
@@ -19,13 +23,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pandas.api.typing import DataFrameGroupBy
 
 from forecast_pipeline.contracts.model import DataContract
 from forecast_pipeline.contracts.validation import LINE_NUMBER
 
 SOURCE_LINES = "source_lines"
-
-_SUMMED = ("units", "revenue")
+#: Columns that describe the product (the last part of the key): one value per product.
+PRODUCT_ATTRIBUTES = ("product_name", "category")
 
 
 def _key(contract: DataContract) -> list[str]:
@@ -45,64 +50,62 @@ def aggregate_to_daily(accepted: pd.DataFrame, contract: DataContract) -> pd.Dat
 
     ``accepted`` is ``ValidationOutcome.accepted`` (typed contract columns plus
     ``line_number``); the result has the same columns and dtypes plus
-    ``source_lines`` (int64), one row per key, ordered by first line.
+    ``source_lines`` (int64), one row per key, ordered by the key's first line.
     """
     key = _key(contract)
     columns = [*contract.column_names, LINE_NUMBER]
     lines = accepted[columns].sort_values(LINE_NUMBER, kind="stable").reset_index(drop=True)
-    groups = lines.groupby(key, sort=False, dropna=False)
+    # group ids 0..n-1 in the order of each key's first line (lines are in file order)
+    group_id = lines.groupby(key, sort=False, dropna=False).ngroup().to_numpy()
+    groups = lines.groupby(group_id, sort=True)
 
-    # one row per key, in the order of each key's first line
-    first = groups[LINE_NUMBER].min()
-    result = first.rename(LINE_NUMBER).reset_index()
-    index = pd.MultiIndex.from_frame(result[key])
-
-    def per_key(series: pd.Series) -> pd.Series:
-        return series.reindex(index).reset_index(drop=True)
-
+    result = groups[key].first()
+    result[LINE_NUMBER] = groups[LINE_NUMBER].min()
+    result[SOURCE_LINES] = groups.size().astype("int64")
     last = groups.last(skipna=False)
-    counts = groups.size()
-    result[SOURCE_LINES] = per_key(counts).astype("int64")
-
     for column in contract.column_names:
         if column in key:
             continue
         if column == "units":
-            values: pd.Series = per_key(groups[column].sum())
+            values = groups[column].sum()
         elif column == "revenue":
-            values = per_key(groups[column].sum(min_count=1))
+            values = groups[column].sum(min_count=1)
         elif column == "on_promotion":
-            values = per_key(_any(lines[column], groups))
+            values = _any(lines[column], group_id)
         elif column == "unit_price":
-            values = per_key(_unit_price(lines, groups))
+            values = _unit_price(lines, groups, group_id)
         else:
-            values = per_key(last[column])
+            values = last[column]
         result[column] = values.astype(accepted[column].dtype)
+    product = contract.unique_key[-1] if contract.unique_key else None
+    attributes = [c for c in PRODUCT_ATTRIBUTES if c in contract.column_names]
+    if product is not None and attributes and not lines.empty:
+        order = [c for c in ("date", LINE_NUMBER) if c in lines.columns]
+        latest = lines.sort_values(order, kind="stable").drop_duplicates(product, keep="last")
+        latest = latest.set_index(product)[attributes]
+        for column in attributes:
+            result[column] = (
+                result[product].map(latest[column]).astype(accepted[column].dtype).to_numpy()
+            )
+    return result[[*columns, SOURCE_LINES]].reset_index(drop=True)
 
-    return result[[*columns, SOURCE_LINES]]
 
-
-def _any(flags: pd.Series, groups: pd.core.groupby.DataFrameGroupBy) -> pd.Series:
-    keys = groups.ngroup()
-    known = flags.notna().groupby(keys).any()
-    true = flags.fillna(False).astype(bool).groupby(keys).any()
+def _any(flags: pd.Series, group_id: np.ndarray) -> pd.Series:
+    """True if any line is, False if none is but one says False, missing if none says."""
+    known = flags.notna().groupby(group_id).any()
+    true = flags.fillna(False).astype(bool).groupby(group_id).any()
     values = pd.array(true.to_numpy(), dtype="boolean")
     values[~known.to_numpy()] = pd.NA
-    result = pd.Series(values, index=known.index)
-    # ngroup numbers follow the groups' order; give the result the groups' key index
-    result.index = groups[LINE_NUMBER].min().index
-    return result
+    return pd.Series(values, index=true.index)
 
 
-def _unit_price(lines: pd.DataFrame, groups: pd.core.groupby.DataFrameGroupBy) -> pd.Series:
-    has_revenue = "revenue" in lines.columns and "units" in lines.columns
+def _unit_price(lines: pd.DataFrame, groups: DataFrameGroupBy, group_id: np.ndarray) -> pd.Series:
+    """revenue / units where units != 0 and every line has a revenue; else mean unit_price."""
     mean_price = groups["unit_price"].mean()
-    if not has_revenue:
+    if "revenue" not in lines.columns or "units" not in lines.columns:
         return mean_price
     units = groups["units"].sum().astype("float64")
-    revenue = groups["revenue"].sum(min_count=1)
-    complete = lines["revenue"].notna().groupby(groups.ngroup()).all()
-    complete.index = mean_price.index
-    ratio = revenue / units.where(units != 0, np.nan)
-    usable = complete & (units != 0) & ratio.notna()
-    return ratio.where(usable, mean_price)
+    revenue = groups["revenue"].sum(min_count=1).astype("float64")
+    complete = lines["revenue"].notna().groupby(group_id).all()
+    ratio = revenue / units.where(units != 0)
+    return ratio.where(complete & ratio.notna(), mean_price)

@@ -140,9 +140,7 @@ class ColumnMapping(BaseModel):
             except ContractNotFoundError as exc:
                 raise ValueError(f"contract: {exc}") from None
         elif contract.id != self.contract:
-            raise ValueError(
-                f"the mapping is for contract {self.contract!r}, not {contract.id!r}"
-            )
+            raise ValueError(f"the mapping is for contract {self.contract!r}, not {contract.id!r}")
         check_targets(self, contract)
         return self
 

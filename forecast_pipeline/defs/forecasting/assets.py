@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 import pandas as pd
 
+from forecast_pipeline.defs.contracts import contract_metadata
 from forecast_pipeline.defs.ingest.assets import sales_history
 from forecast_pipeline.defs.partitions import weekly
 from forecast_pipeline.defs.resources import Lake, MlflowTracking, Warehouse
@@ -172,6 +173,7 @@ def _forecast_spec(name: str, description: str) -> dg.AssetSpec:
         owners=OWNERS,
         partitions_def=weekly,
         description=description,
+        metadata=contract_metadata(name),
     )
 
 

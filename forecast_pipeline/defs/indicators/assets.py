@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from forecast_pipeline.defs.contracts import contract_metadata
 from forecast_pipeline.defs.ingest.assets import sales_history
 from forecast_pipeline.defs.resources import IndicatorSource, Lake, Warehouse
 from forecast_pipeline.warehouse import indicators, sales
@@ -16,6 +17,7 @@ OWNERS = ["team:forecasting"]
     group_name="warehouse",
     kinds={"postgres", "parquet"},
     owners=OWNERS,
+    metadata=contract_metadata("indicator_observations"),
     deps=[dg.AssetDep(sales_history, partition_mapping=dg.AllPartitionMapping())],
     description=(
         "warehouse.indicator_observations: macro and market series, one row per (series_id, "

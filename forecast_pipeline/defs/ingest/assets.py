@@ -1,13 +1,13 @@
 """Uploaded sales files: raw copy, contract validation (blocking check), merge into history."""
 
-from datetime import UTC, datetime
-
 import dataclasses
+from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
 
-from forecast_pipeline.contracts import ContractViolation, load_contract, table_schema
+from forecast_pipeline.contracts import ContractViolation, load_contract
+from forecast_pipeline.defs.contracts import contract_metadata
 from forecast_pipeline.defs.ingest.upload_keys import sha256_hex, split_upload_id
 from forecast_pipeline.defs.partitions import sales_uploads
 from forecast_pipeline.defs.resources import Lake, LandingZone, Warehouse
@@ -95,6 +95,7 @@ def _markdown_table(frame: pd.DataFrame, limit: int = 20) -> str:
     group_name="validated",
     kinds={"great_expectations", "parquet", "postgres"},
     owners=OWNERS,
+    metadata=contract_metadata(SALES_CONTRACT),
     deps=[sales_file],
     check_specs=[
         dg.AssetCheckSpec(
@@ -172,7 +173,6 @@ def sales_rows(
         metadata={
             **counts,
             "dagster/row_count": outcome.rows_accepted,
-            "dagster/column_schema": table_schema(contract),
             "contract_version": contract.version,
             "encoding": parsed.encoding,
             "delimiter": repr(parsed.delimiter),
@@ -196,6 +196,7 @@ def sales_rows(
     group_name="warehouse",
     kinds={"postgres"},
     owners=OWNERS,
+    metadata=contract_metadata("sales_history"),
     deps=[sales_rows],
     description=(
         "warehouse.sales_history: the clean daily sales history, one row per (sale_date, "
