@@ -84,9 +84,10 @@ def aggregate_to_daily(accepted: pd.DataFrame, contract: DataContract) -> pd.Dat
         latest = lines.sort_values(order, kind="stable").drop_duplicates(product, keep="last")
         latest = latest.set_index(product)[attributes]
         for column in attributes:
-            result[column] = (
-                result[product].map(latest[column]).astype(accepted[column].dtype).to_numpy()
-            )
+            values = result[product].map(latest[column]).astype(accepted[column].dtype)
+            if values.dtype == object:
+                values = values.where(values.notna(), None)
+            result[column] = values.to_numpy()
     return result[[*columns, SOURCE_LINES]].reset_index(drop=True)
 
 

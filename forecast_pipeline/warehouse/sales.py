@@ -58,7 +58,7 @@ def merge_upload(conn: psycopg.Connection, upload_id: str, accepted: pd.DataFram
     moves category moves with its latest sale. Re-merging the same upload changes nothing.
     """
     staged = accepted.rename(columns={"date": "sale_date"})
-    staged = staged.assign(sale_date=pd.to_datetime(staged["sale_date"]).dt.strftime("%Y-%m-%d"))
+    staged = staged.assign(sale_date=pd.to_datetime(staged["sale_date"]))
     conn.execute(
         """
         CREATE TEMP TABLE staged_sales (
