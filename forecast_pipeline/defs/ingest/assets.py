@@ -11,7 +11,7 @@ from forecast_pipeline.defs.contracts import contract_metadata
 from forecast_pipeline.defs.ingest.upload_keys import sha256_hex, split_upload_id
 from forecast_pipeline.defs.partitions import sales_uploads
 from forecast_pipeline.defs.resources import Lake, LandingZone, Warehouse
-from forecast_pipeline.ingest import check_upload
+from forecast_pipeline.ingest import check_upload, load_mappings, mapping_for
 from forecast_pipeline.warehouse import sales, uploads
 
 OWNERS = ["team:forecasting"]
@@ -110,9 +110,11 @@ def _markdown_table(frame: pd.DataFrame, limit: int = 20) -> str:
     ],
     description=(
         "The upload's rows checked against data_contracts/sales_upload.yaml with Great "
-        "Expectations. Accepted rows (grain: date, store_id, product_id) go to Parquet in the "
-        "lake's validated zone; every broken rule goes to warehouse.upload_rejections with the "
-        "file's line number. rows_read = rows_accepted + rows_rejected."
+        "Expectations, after the column mapping of data_contracts/mappings/ that matches the "
+        "file (if any). Accepted rows, summed to the daily grain (date, store_id, product_id) "
+        "for transaction-level files, go to Parquet in the lake's validated zone; every broken "
+        "rule goes to warehouse.upload_rejections with the file's line number. "
+        "rows_read = rows_accepted + rows_rejected (file lines)."
     ),
 )
 def sales_rows(
@@ -122,10 +124,15 @@ def sales_rows(
     contract = load_contract(SALES_CONTRACT)
     with warehouse.connect() as conn:
         received = uploads.received_at(conn, upload)
-    filename, _ = split_upload_id(upload)
+    landing_key, _ = split_upload_id(upload)
+    mapping = mapping_for(landing_key, load_mappings())
     try:
         parsed, outcome = check_upload(
-            lake.read_bytes(raw_key(upload)), filename, contract, as_of=received.date()
+            lake.read_bytes(raw_key(upload)),
+            landing_key,
+            contract,
+            as_of=received.date(),
+            mapping=mapping,
         )
     except ContractViolation as rejected:
         with warehouse.connect() as conn:
@@ -172,7 +179,8 @@ def sales_rows(
     return dg.MaterializeResult(
         metadata={
             **counts,
-            "dagster/row_count": outcome.rows_accepted,
+            "dagster/row_count": len(outcome.accepted),
+            "column_mapping": mapping.name if mapping else "none (contract column names)",
             "contract_version": contract.version,
             "encoding": parsed.encoding,
             "delimiter": repr(parsed.delimiter),

@@ -37,6 +37,7 @@ def ingest(tmp_path: Path, warehouse_url: str):
 
         def run(name: str, content: str) -> tuple[str, dg.ExecuteInProcessResult]:
             data = content.encode()
+            (landing_dir / name).parent.mkdir(parents=True, exist_ok=True)
             (landing_dir / name).write_bytes(data)
             upload = f"{name}@{hashlib.sha256(data).hexdigest()[:12]}"
             instance.add_dynamic_partitions(sales_uploads.name, [upload])
@@ -190,4 +191,38 @@ def test_merging_an_older_upload_again_keeps_the_newer_rows(ingest, warehouse_ur
     assert (counts.kept_newer, counts.updated, counts.superseded) == (1, 0, 0)
     assert _query(warehouse_url, "SELECT units, upload_id FROM warehouse.sales_history") == [
         (7, new)
+    ]
+
+
+def test_transaction_export_is_mapped_and_summed_to_days(ingest, warehouse_url: str) -> None:
+    # the superstore mapping matches landing keys under superstore/
+    export = (
+        "Row ID,Order ID,Order Date,Product ID,Product Name,Category,Sub-Category,Sales,Quantity\n"
+        "1,CA-1,2024-01-05,FUR-1,Chair,Furniture,Chairs,100.00,2\n"
+        "2,CA-2,2024-01-05,FUR-1,Chair,Furniture,Chairs,55.00,1\n"
+        "3,CA-3,2024-01-06,OFF-9,Paper,Office Supplies,Paper,12.50,x\n"
+        "4,CA-3,2024-01-06,OFF-9,Paper,Office Supplies,Paper,12.50,5\n"
+    )
+    _, result = ingest("superstore/jan.csv", export)
+    validated = result.asset_materializations_for_node("validated__sales_rows")[0].metadata
+    assert validated["column_mapping"].value == "superstore"
+    assert (validated["rows_read"].value, validated["rows_rejected"].value) == (4, 1)
+    assert _query(
+        warehouse_url,
+        "SELECT line_number, column_name, value, rule FROM warehouse.upload_rejections",
+    ) == [(4, "units", "x", "logicalType")]
+    # 25% rejected is over the threshold: nothing merged
+    assert not result.success
+    assert _query(warehouse_url, "SELECT count(*) FROM warehouse.sales_history") == [(0,)]
+
+    clean = export.replace(",x\n", ",3\n")
+    _, result = ingest("superstore/jan_fixed.csv", clean)
+    assert result.success
+    assert _query(
+        warehouse_url,
+        "SELECT sale_date::text, store_id, product_id, units, revenue::float8, line_number "
+        "FROM warehouse.sales_history ORDER BY sale_date",
+    ) == [
+        ("2024-01-05", "main", "FUR-1", 3, 155.0, 2),
+        ("2024-01-06", "main", "OFF-9", 8, 25.0, 4),
     ]
