@@ -36,6 +36,7 @@ from forecast_pipeline.contracts.validation import (
     RowRejection,
     malformed_rejections,
 )
+from forecast_pipeline.ingest.csv_records import records, regular_table
 from forecast_pipeline.ingest.mapping import ColumnMapping, check_targets, normalize_header
 
 DELIMITERS = (",", ";", "\t")
@@ -122,7 +123,13 @@ def decode(data: bytes) -> tuple[str, str]:
     holds one of the five bytes cp1252 leaves undefined.
     """
     if data.startswith(b"\xef\xbb\xbf"):
-        return data.decode("utf-8-sig"), "utf-8-sig"
+        try:
+            return data.decode("utf-8-sig"), "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            raise UploadRejected(
+                f"the file starts with a UTF-8 mark but byte {exc.start} is not UTF-8: "
+                "save it again as UTF-8"
+            ) from None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16"), "utf-16"
@@ -217,8 +224,28 @@ def _read_csv(
     if not text.strip():
         raise UploadRejected("the file is empty")
     delimiter = detect_delimiter(_first_line(text), contract, mapping=mapping)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    first_fields = next(csv.reader([_first_line(text)], delimiter=delimiter))
+    table = regular_table(text, delimiter, len(first_fields))
+    if table is not None:
+        positions, written, ignored = _map_columns(first_fields, contract, mapping)
+        rows = table.slice(1)
+        if rows.num_rows == 0:
+            raise UploadRejected("the file has a header but no data rows")
+        frame = pd.DataFrame(
+            {column: rows.column(p).to_pandas().astype(object) for column, p in positions.items()}
+        )
+        frame[LINE_NUMBER] = pd.Series(range(2, rows.num_rows + 2), dtype="int64")
+        return ParsedUpload(frame, encoding, delimiter, "csv", written, ignored)
+    return _read_csv_records(text, encoding, delimiter, contract, mapping)
 
+
+def _read_csv_records(
+    text: str,
+    encoding: str,
+    delimiter: str,
+    contract: DataContract,
+    mapping: ColumnMapping | None,
+) -> ParsedUpload:
     header: list[str] | None = None
     positions: dict[str, int] = {}
     written: dict[str, str] = {}
@@ -227,36 +254,34 @@ def _read_csv(
     lines: list[int] = []
     problems: list[str | None] = []
     blank = 0
-    while True:
-        start = reader.line_num + 1
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise UploadRejected(f"line {start}: the file is not valid CSV ({exc})") from None
-        if not any(f.strip() for f in record):
+    for record in records(text, delimiter):
+        if record.fields is not None and not any(f.strip() for f in record.fields):
             if header is not None:
                 blank += 1
             continue
         if header is None:
-            header = record
+            if record.fields is None:
+                raise UploadRejected(f"line {record.line}: the header is not valid CSV")
+            header = record.fields
             positions, written, ignored = _map_columns(header, contract, mapping)
             values = {column: [] for column in positions}
             continue
-        lines.append(start)
-        if len(record) != len(header):
-            end = reader.line_num
-            span = (
-                f"; the record spans lines {start}-{end}, check its quotes" if end > start else ""
-            )
-            problems.append(f"expected {len(header)} fields, found {len(record)}{span}")
+        lines.append(record.line)
+        if record.fields is None or len(record.fields) != len(header):
+            if record.fields is None:
+                problems.append(record.problem)
+            else:
+                span = record.last_line > record.line
+                problems.append(
+                    f"expected {len(header)} fields, found {len(record.fields)}"
+                    + (f"; the record spans lines {record.line}-{record.last_line}" if span else "")
+                )
             for column in positions:
                 values[column].append(None)
             continue
         problems.append(None)
         for column, position in positions.items():
-            value = record[position].strip()
+            value = record.fields[position].strip()
             values[column].append(value or None)
 
     if header is None:

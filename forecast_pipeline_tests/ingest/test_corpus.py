@@ -5,8 +5,6 @@ Latin-1, CRLF, tabs...) has an entry in ``corpus/expected.yaml``, keyed by file
 name. An entry holds either
 
 * ``rejected_file``: a substring of the ``UploadRejected.reason`` of the file, or
-* ``raises``: the name of an exception other than ``UploadRejected`` that the
-  current code lets escape (a known bug, asserted so that its fix shows up here), or
 * ``rows_read``, ``rows_accepted`` and ``rejections``: the complete list, in order,
   of ``[line_number, column or null, rule]``, plus optional checks:
   ``accepted`` (column -> the accepted rows' values, dates as ``YYYY-MM-DD``,
@@ -40,8 +38,6 @@ EXPECTED_FILE = CORPUS / "expected.yaml"
 
 OUTCOME_KEYS = {"rows_read", "rows_accepted", "rejections"}
 OPTIONAL_KEYS = {"note", "accepted", "parsed", "messages"}
-#: Exceptions that escape ``check_upload`` today although they should be UploadRejected.
-ESCAPING_EXCEPTIONS: dict[str, type[Exception]] = {"UnicodeDecodeError": UnicodeDecodeError}
 
 
 # ------------------------------------------------------------ generated files
@@ -233,9 +229,8 @@ def test_every_corpus_file_has_an_expected_outcome_and_vice_versa():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_corpus_file(name: str):
     expected = EXPECTED[name]
-    kind = {"rejected_file", "raises"} & set(expected)
-    if kind:
-        assert set(expected) <= kind | {"note"} and len(kind) == 1, expected
+    if "rejected_file" in expected:
+        assert set(expected) <= {"rejected_file", "note"}, expected
     else:
         assert OUTCOME_KEYS <= set(expected) <= OUTCOME_KEYS | OPTIONAL_KEYS, expected
 
@@ -243,11 +238,6 @@ def test_corpus_file(name: str):
         with pytest.raises(UploadRejected) as info:
             _check(name)
         assert expected["rejected_file"] in info.value.reason
-        return
-    if "raises" in expected:
-        with pytest.raises(ESCAPING_EXCEPTIONS[expected["raises"]]) as info:
-            _check(name)
-        assert not isinstance(info.value, UploadRejected)
         return
 
     parsed, outcome = _check(name)

@@ -153,12 +153,34 @@ def test_wrong_field_count_is_a_row_problem(sales_contract):
     assert parsed.rows_read == 4
 
 
-def test_unbalanced_quote_reports_the_swallowed_lines(sales_contract):
+def test_unbalanced_quote_rejects_its_line_and_reading_resumes(sales_contract):
     data = b'date,product_id,category,units\n2024-03-01,"P1,food,1\n2024-03-01,P2,food,2\n'
     parsed = read_upload(data, "sales.csv", sales_contract)
     (problem,) = parsed.malformed
     assert problem.line_number == 2
-    assert "spans lines 2-3" in problem.message
+    assert "unbalanced quote" in problem.message and "lines 2-3" in problem.message
+    assert parsed.frame["line_number"].tolist() == [2, 3]
+    assert parsed.frame["product_id"].tolist() == [None, "P2"]
+
+
+def test_regular_and_careful_readers_agree(sales_contract):
+    rows = "".join(f"2024-03-{d:02d}, P{d} ,food,{d}\n" for d in range(1, 29))
+    regular = read_upload(
+        b"date,product_id,category,units\n" + rows.encode(), "a.csv", sales_contract
+    )
+    # a quoted line break sends the same rows through the csv-module reader
+    careful = read_upload(
+        b'date,product_id,category,units\n2024-02-29,"P\n0",food,1\n' + rows.encode(),
+        "a.csv",
+        sales_contract,
+    )
+    pd.testing.assert_frame_equal(
+        regular.frame.reset_index(drop=True),
+        careful.frame.iloc[1:]
+        .reset_index(drop=True)
+        .assign(line_number=lambda f: f["line_number"] - 2),
+    )
+    assert regular.frame["product_id"].iloc[0] == "P1"  # stripped like the careful reader
 
 
 def test_blank_lines_are_skipped_but_counted_in_line_numbers(sales_contract):
