@@ -12,7 +12,7 @@ from forecast_pipeline.defs.ingest.upload_keys import sha256_hex, split_upload_i
 from forecast_pipeline.defs.partitions import sales_uploads
 from forecast_pipeline.defs.resources import Lake, LandingZone, Warehouse
 from forecast_pipeline.ingest import check_upload, load_mappings, mapping_for
-from forecast_pipeline.warehouse import sales, uploads
+from forecast_pipeline.warehouse import merge, uploads
 
 OWNERS = ["team:forecasting"]
 SALES_CONTRACT = "sales_upload"
@@ -219,7 +219,7 @@ def sales_history(
     upload = context.partition_key
     accepted = lake.read_parquet(validated_key(upload))
     with warehouse.connect() as conn:
-        counts = sales.merge_upload(conn, upload, accepted)
+        counts = merge.merge_upload(conn, upload, accepted)
         total = conn.execute("SELECT count(*) FROM warehouse.sales_history").fetchone()
     return dg.MaterializeResult(
         metadata={

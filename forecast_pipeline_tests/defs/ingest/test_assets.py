@@ -18,7 +18,7 @@ from forecast_pipeline.defs.ingest.assets import (
 )
 from forecast_pipeline.defs.partitions import sales_uploads
 from forecast_pipeline.defs.resources import LocalLake, LocalLandingZone, Warehouse
-from forecast_pipeline.warehouse import sales
+from forecast_pipeline.warehouse import merge
 
 HEADER = "date,store_id,product_id,product_name,category,units,unit_price,revenue,on_promotion\n"
 HISTORY = dg.AssetKey(["warehouse", "sales_history"])
@@ -187,7 +187,7 @@ def test_merging_an_older_upload_again_keeps_the_newer_rows(ingest, warehouse_ur
         }
     )
     with psycopg.connect(warehouse_url) as conn:
-        counts = sales.merge_upload(conn, old, old_rows)
+        counts = merge.merge_upload(conn, old, old_rows)
     assert (counts.kept_newer, counts.updated, counts.superseded) == (1, 0, 0)
     assert _query(warehouse_url, "SELECT units, upload_id FROM warehouse.sales_history") == [
         (7, new)

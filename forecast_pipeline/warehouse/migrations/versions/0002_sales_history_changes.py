@@ -1,8 +1,10 @@
 """Keep the values a later upload replaced: warehouse.sales_history_changes.
 
-Also drops the foreign key from sales_history.upload_id to uploads: checked row by row, it
-halved the merge's throughput, and the merge only ever writes the upload it was given after
-that upload was registered (the raw asset registers it first).
+Also makes the history cheaper to write, measured on a 1-million-row upload: the foreign key
+from sales_history.upload_id to uploads (checked row by row, it halved the merge's throughput;
+the merge only ever writes an upload after the raw asset registered it) and the two secondary
+indexes (by product and by upload, 8 of the 16 seconds) go. Every query of the history reads a
+date range, which the primary key (sale_date, store_id, product_id) serves.
 
 Revision ID: 0002
 Revises: 0001
@@ -40,6 +42,8 @@ def upgrade() -> None:
         COMMENT ON TABLE warehouse.sales_history_changes IS
             'One row per key whose values a later upload replaced: the lineage to both uploads.';
         ALTER TABLE warehouse.sales_history DROP CONSTRAINT sales_history_upload_id_fkey;
+        DROP INDEX warehouse.sales_history_product_idx;
+        DROP INDEX warehouse.sales_history_upload_idx;
         """
     )
 
@@ -50,5 +54,7 @@ def downgrade() -> None:
         DROP TABLE warehouse.sales_history_changes;
         ALTER TABLE warehouse.sales_history ADD CONSTRAINT sales_history_upload_id_fkey
             FOREIGN KEY (upload_id) REFERENCES warehouse.uploads;
+        CREATE INDEX sales_history_product_idx ON warehouse.sales_history (product_id, sale_date);
+        CREATE INDEX sales_history_upload_idx ON warehouse.sales_history (upload_id);
         """
     )
