@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from forecast_pipeline.ingest import UploadRejected, read_upload
-from forecast_pipeline.ingest.parsing import decode, detect_delimiter
+from forecast_pipeline.ingest.csv_files import decode, detect_delimiter
 
 HEADER = "date,store_id,product_id,product_name,category,units,unit_price,revenue,on_promotion"
 
