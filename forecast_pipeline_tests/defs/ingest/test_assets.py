@@ -226,3 +226,48 @@ def test_transaction_export_is_mapped_and_summed_to_days(ingest, warehouse_url: 
         ("2024-01-05", "main", "FUR-1", 3, 155.0, 2),
         ("2024-01-06", "main", "OFF-9", 8, 25.0, 4),
     ]
+
+
+def test_s3_landing_to_history_through_the_production_resources(
+    s3_bucket: str, warehouse_url: str
+) -> None:
+    import boto3
+    from dagster_aws.s3 import S3Resource
+
+    from forecast_pipeline.defs.ingest.sensors import landing_zone_sensor
+    from forecast_pipeline.defs.resources import S3Lake, S3LandingZone
+
+    body = (HEADER + "2024-01-01,S1,P1,Mug,Kitchen,3,4.50,13.50,false\n").encode()
+    boto3.client("s3").put_object(Bucket=s3_bucket, Key="landing/shop/jan.csv", Body=body)
+    s3 = S3Resource()
+    landing = S3LandingZone(s3=s3, bucket=s3_bucket, prefix="landing", settle_seconds=0)
+    resources = {
+        "warehouse": Warehouse(url=warehouse_url),
+        "lake": S3Lake(s3=s3, bucket=s3_bucket, prefix="lake"),
+        "landing": landing,
+    }
+    with dg.instance_for_test() as instance:
+        with dg.build_sensor_context(instance=instance, resources={"landing": landing}) as ctx:
+            tick = landing_zone_sensor(ctx)
+        (request,) = tick.run_requests
+        instance.add_dynamic_partitions(sales_uploads.name, [request.partition_key])
+        result = dg.materialize(
+            [sales_file, sales_rows, sales_history],
+            partition_key=request.partition_key,
+            instance=instance,
+            resources=resources,
+        )
+    assert result.success
+    raw_key = f"lake/raw/sales/{request.partition_key}/jan.csv"
+    stored = boto3.client("s3").get_object(Bucket=s3_bucket, Key=raw_key)["Body"].read()
+    assert stored == body
+    assert _query(warehouse_url, "SELECT source_uri, raw_uri, status FROM warehouse.uploads") == [
+        (
+            f"s3://{s3_bucket}/landing/shop/jan.csv",
+            f"s3://{s3_bucket}/{raw_key}",
+            "merged",
+        )
+    ]
+    assert _query(warehouse_url, "SELECT product_id, units FROM warehouse.sales_history") == [
+        ("P1", 3)
+    ]
