@@ -15,6 +15,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from forecast_pipeline.defs.resources import (
+    ExternalIndicators,
     LocalLake,
     LocalLandingZone,
     MlflowTracking,
@@ -59,8 +60,6 @@ def _shared_resources() -> dict[str, Any]:
             tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"),
             artifact_location=dg.EnvVar("FORECAST_MLFLOW_ARTIFACTS"),
         ),
-        # FRED and Yahoo Finance sources replace this in production with the indicators work.
-        "indicator_source": SyntheticIndicators(),
     }
 
 
@@ -69,6 +68,8 @@ def _local_resources() -> dict[str, Any]:
         **_shared_resources(),
         "lake": LocalLake(root=dg.EnvVar("FORECAST_LAKE_ROOT")),
         "landing": LocalLandingZone(root=dg.EnvVar("FORECAST_LANDING_DIR")),
+        # offline: no network and no FRED key needed; rows are stored with source 'synthetic'
+        "indicator_source": SyntheticIndicators(),
     }
 
 
@@ -81,6 +82,7 @@ def _production_resources() -> dict[str, Any]:
         "landing": S3LandingZone(
             s3=s3, bucket=dg.EnvVar("FORECAST_LANDING_BUCKET"), prefix="landing"
         ),
+        "indicator_source": ExternalIndicators(fred_api_key=dg.EnvVar("FRED_API_KEY")),
     }
 
 

@@ -225,11 +225,17 @@ class MlflowTracking(dg.ConfigurableResource):
 
 
 class IndicatorSource(dg.ConfigurableResource):
-    """Where macro and market indicator observations come from."""
+    """Where macro and market indicator observations come from, one series at a time.
 
-    def observations(self, start: date, end: date) -> pd.DataFrame:
-        """Observations over [start, end]: series_id, observation_date, value, published_date,
-        source, frequency."""
+    ``fetch`` returns the long indicator frame (series_id, observation_date, value,
+    published_date, source, frequency) with every published_date set, and raises
+    ``IndicatorSourceError`` when the source cannot answer after its retries.
+    """
+
+    def series_ids(self) -> list[str]:
+        raise NotImplementedError
+
+    def fetch(self, series_id: str, start: date, end: date) -> pd.DataFrame:
         raise NotImplementedError
 
 
@@ -241,7 +247,53 @@ class SyntheticIndicators(IndicatorSource):
 
     seed: int = 7
 
-    def observations(self, start: date, end: date) -> pd.DataFrame:
+    def series_ids(self) -> list[str]:
+        from forecast_pipeline.sample import INDICATOR_SERIES
+
+        return list(INDICATOR_SERIES)
+
+    def fetch(self, series_id: str, start: date, end: date) -> pd.DataFrame:
         from forecast_pipeline.sample import SampleConfig, generate_indicators
 
-        return generate_indicators(SampleConfig(seed=self.seed, start=start, end=end))
+        frame = generate_indicators(SampleConfig(seed=self.seed, start=start, end=end))
+        keep = (frame["series_id"] == series_id) & (
+            frame["observation_date"] >= pd.Timestamp(start)
+        )
+        return frame[keep].reset_index(drop=True)
+
+
+DEFAULT_FRED_SERIES = ["CPIAUCSL", "UNRATE", "UMCSENT", "RSXFS", "A191RL1Q225SBEA"]
+DEFAULT_MARKET_SYMBOLS = ["^GSPC", "^VIX", "XRT"]
+
+
+class ExternalIndicators(IndicatorSource):
+    """FRED series through fredapi (with their vintages) and Yahoo Finance closes through
+    yfinance, with timeouts and retries (exponential backoff with jitter, Retry-After).
+
+    Values without a vintage get their publication date from the documented lags of
+    ``forecast_pipeline.indicators.point_in_time``.
+    """
+
+    fred_api_key: str
+    fred_series: list[str] = DEFAULT_FRED_SERIES
+    market_symbols: list[str] = DEFAULT_MARKET_SYMBOLS
+    fred_root_url: str = "https://api.stlouisfed.org/fred"
+    attempts: int = 4
+    timeout_seconds: float = 30.0
+
+    def series_ids(self) -> list[str]:
+        return [*self.fred_series, *self.market_symbols]
+
+    def fetch(self, series_id: str, start: date, end: date) -> pd.DataFrame:
+        from forecast_pipeline.indicators import FredSource, RetryPolicy, YahooSource
+        from forecast_pipeline.indicators.point_in_time import with_publication_dates
+
+        policy = RetryPolicy(attempts=self.attempts, timeout=self.timeout_seconds)
+        if series_id in self.fred_series:
+            source = FredSource(self.fred_api_key, policy, root_url=self.fred_root_url)
+            frame = source.observations(series_id, start, end, vintages=True)
+        else:
+            frame = YahooSource(policy).observations(series_id, start, end)
+            # a close is usable from the next day (see PUBLICATION_LAGS), not on its own day
+            frame = frame.assign(published_date=pd.NaT)
+        return with_publication_dates(frame)

@@ -39,12 +39,25 @@ def upsert_observations(conn: psycopg.Connection, observations: pd.DataFrame) ->
     return int(row[0]) if row else 0
 
 
+def load_observations(conn: psycopg.Connection) -> pd.DataFrame:
+    """Every stored observation and vintage (the input of as-of lookups)."""
+    frame = read_frame(
+        conn,
+        "SELECT series_id, observation_date, value, published_date, source, frequency "
+        "FROM warehouse.indicator_observations ORDER BY series_id, observation_date",
+    )
+    for column in ("observation_date", "published_date"):
+        frame[column] = pd.to_datetime(frame[column])
+    return frame
+
+
 def latest_per_series(conn: psycopg.Connection) -> pd.DataFrame:
-    """For each series: its source, last observation and last publication date."""
+    """For each series: source, frequency, last observation and last publication date."""
     return read_frame(
         conn,
         """
-        SELECT series_id, min(source) AS source, max(observation_date) AS last_observation,
+        SELECT series_id, min(source) AS source, min(frequency) AS frequency,
+               max(observation_date) AS last_observation,
                max(published_date) AS last_published, count(*) AS observations
         FROM warehouse.indicator_observations
         GROUP BY series_id ORDER BY series_id

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import mlflow
+import pandas as pd
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -142,6 +143,31 @@ def test_lake_holds_raw_copies_and_exports(published) -> None:
         copy = next((lake / "raw" / "sales").rglob(original.name))
         assert copy.read_bytes() == Path(original).read_bytes()
     assert list((lake / "forecasts").rglob("top_products.parquet"))
+
+
+def test_features_hold_the_indicators_known_at_the_origin(published) -> None:
+    week = published["week"]
+    features = pd.read_parquet(
+        published["root"]
+        / "lake"
+        / "features"
+        / "weekly_sales"
+        / f"week={week}"
+        / "indicators.parquet"
+    )
+    origin = features["origin"].iloc[0]
+    assert origin == pd.Timestamp(week) + pd.Timedelta(days=7)
+    with psycopg.connect(published["warehouse_url"]) as conn:
+        expected = conn.execute(
+            "SELECT DISTINCT ON (series_id) series_id, value FROM warehouse.indicator_observations "
+            "WHERE published_date <= %s AND value IS NOT NULL "
+            "ORDER BY series_id, observation_date DESC, published_date DESC",
+            (origin.date(),),
+        ).fetchall()
+    assert len(expected) == 8
+    for series_id, value in expected:
+        column = "ind_" + "".join(c if c.isalnum() else "_" for c in series_id)
+        assert features[column].iloc[0] == pytest.approx(value), series_id
 
 
 def test_api_serves_the_view_with_the_read_only_role(published) -> None:

@@ -15,7 +15,7 @@ from forecast_pipeline.defs.contracts import contract_metadata
 from forecast_pipeline.defs.ingest.assets import sales_history
 from forecast_pipeline.defs.partitions import weekly
 from forecast_pipeline.defs.resources import Lake, MlflowTracking, Warehouse
-from forecast_pipeline.warehouse import publishing, sales
+from forecast_pipeline.warehouse import indicators, publishing, sales
 
 if TYPE_CHECKING:
     from forecast_pipeline.ml import ForecastSpec
@@ -70,21 +70,27 @@ def _forecast_key(partition: str, name: str) -> str:
     group_name="features",
     kinds={"pandas", "parquet"},
     owners=OWNERS,
-    deps=[dg.AssetDep(sales_history, partition_mapping=dg.AllPartitionMapping())],
+    deps=[
+        dg.AssetDep(sales_history, partition_mapping=dg.AllPartitionMapping()),
+        dg.AssetDep(["warehouse", "indicator_observations"]),
+    ],
     description=(
         "Weekly units per product (unique_id = product_id, ds = Monday of the week, y = units "
         "summed over stores), every full week before the forecast origin, zero-filled from each "
-        "product's first sale; plus each product's category. Parquet in the lake's features zone."
+        "product's first sale; each product's category; and the indicators as known on the "
+        "origin (only values published on or before it). Parquet in the lake's features zone."
     ),
 )
 def weekly_sales(
     context: dg.AssetExecutionContext, lake: Lake, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     from forecast_pipeline import ml
+    from forecast_pipeline.indicators.point_in_time import indicator_features
 
     origin = forecast_origin(context)
     with warehouse.connect() as conn:
         daily = sales.load_daily_sales(conn, origin.date())
+        observations = indicators.load_observations(conn)
     if daily.empty:
         raise dg.Failure(description=f"no sales history before {origin.date()}: nothing to learn")
     series = ml.weekly_series(daily, origin)
@@ -94,6 +100,12 @@ def weekly_sales(
         .reset_index(drop=True)
     )
     lake.write_parquet(_features_key(context.partition_key, "series"), series)
+    as_of_origin = (
+        indicator_features(observations, [origin])
+        if not observations.empty
+        else pd.DataFrame({"origin": [origin]})
+    )
+    lake.write_parquet(_features_key(context.partition_key, "indicators"), as_of_origin)
     uri = lake.write_parquet(_features_key(context.partition_key, "categories"), categories)
     return dg.MaterializeResult(
         metadata={
@@ -102,6 +114,9 @@ def weekly_sales(
             "first_week": str(series["ds"].min().date()),
             "last_week": str(series["ds"].max().date()),
             "forecast_origin": str(origin.date()),
+            "indicators_as_of_origin": dg.MetadataValue.md(
+                as_of_origin.drop(columns="origin").T.to_markdown(headers=["value"])
+            ),
             "uri": dg.MetadataValue.url(uri),
         }
     )
