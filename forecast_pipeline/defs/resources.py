@@ -297,3 +297,42 @@ class ExternalIndicators(IndicatorSource):
             # a close is usable from the next day (see PUBLICATION_LAGS), not on its own day
             frame = frame.assign(published_date=pd.NaT)
         return with_publication_dates(frame)
+
+
+class SnapshotIndicators(IndicatorSource):
+    """Series from local CSV snapshots (a download kept on disk, or an air-gapped mirror).
+
+    ``files`` maps a series id to a CSV whose first column is the date and whose value column
+    is ``value`` (FRED's export) or ``Close`` (a market export); blank values are missing.
+    Publication dates come from the documented lags. Rows are stored with source 'snapshot'.
+    """
+
+    files: dict[str, str]
+    frequencies: dict[str, str] = {}
+
+    def series_ids(self) -> list[str]:
+        return list(self.files)
+
+    def fetch(self, series_id: str, start: date, end: date) -> pd.DataFrame:
+        from forecast_pipeline.indicators.point_in_time import (
+            PUBLICATION_LAGS,
+            with_publication_dates,
+        )
+
+        raw = pd.read_csv(self.files[series_id])
+        value_column = "value" if "value" in raw.columns else "Close"
+        dates = pd.to_datetime(raw.iloc[:, 0])
+        known = PUBLICATION_LAGS.get(series_id)
+        frequency = self.frequencies.get(series_id) or (known.frequency if known else "daily")
+        frame = pd.DataFrame(
+            {
+                "series_id": series_id,
+                "observation_date": dates,
+                "value": pd.to_numeric(raw[value_column], errors="coerce"),
+                "published_date": pd.NaT,
+                "source": "snapshot",
+                "frequency": frequency,
+            }
+        )
+        window = (dates >= pd.Timestamp(start)) & (dates <= pd.Timestamp(end))
+        return with_publication_dates(frame[window].reset_index(drop=True))

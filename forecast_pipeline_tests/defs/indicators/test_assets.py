@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import dagster as dg
+import pandas as pd
 import psycopg
 import pytest
 
@@ -122,3 +123,55 @@ def _stored(url: str) -> list[tuple]:
             "SELECT series_id, observation_date::text, value, published_date::text, source "
             "FROM warehouse.indicator_observations ORDER BY observation_date"
         ).fetchall()
+
+
+SHARED_DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
+
+
+@pytest.mark.reference_data
+def test_asset_on_real_series_gives_the_hand_checked_as_of_values(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    """The asset run on the real FRED and market files kept as a local snapshot.
+
+    Hand-checked in the files: CPIAUCSL as of 2024-04-01 = 311.022 (February 2024; March was
+    published 2024-04-15); UNRATE as of 2025-11-15 = 4.4 (September 2025; October 2025 is a
+    real gap); ^GSPC as of 2025-09-01 (Labor Day) = 6460.259765625 (Friday 2025-08-29).
+    """
+    from forecast_pipeline.defs.resources import SnapshotIndicators
+    from forecast_pipeline.indicators.point_in_time import as_of
+    from forecast_pipeline.warehouse import indicators
+
+    files = {
+        "CPIAUCSL": SHARED_DATA / "macro" / "fred_CPIAUCSL.csv",
+        "UNRATE": SHARED_DATA / "macro" / "fred_UNRATE.csv",
+        "^GSPC": SHARED_DATA / "market" / "sp500_gspc_daily_close_yahoo.csv",
+    }
+    if not all(path.is_file() for path in files.values()):
+        pytest.skip("../shared/data is not here")
+    with psycopg.connect(warehouse_url) as conn:  # sales from mid 2024: fetch from mid 2022
+        conn.execute(
+            "INSERT INTO warehouse.uploads (upload_id, filename, source_uri, raw_uri, "
+            "checksum_sha256, size_bytes) VALUES ('u', 'u', 'u', 'u', 'x', 1)"
+        )
+        conn.execute(
+            "INSERT INTO warehouse.sales_history (sale_date, store_id, product_id, units, "
+            "upload_id, line_number) VALUES ('2024-06-01', 'main', 'P1', 1, 'u', 2)"
+        )
+    resources = {
+        "indicator_source": SnapshotIndicators(files={k: str(v) for k, v in files.items()}),
+        "lake": LocalLake(root=str(tmp_path / "lake")),
+        "warehouse": Warehouse(url=warehouse_url),
+    }
+    with dg.instance_for_test() as instance:
+        assert dg.materialize(
+            [indicator_observations], instance=instance, resources=resources
+        ).success
+    with psycopg.connect(warehouse_url) as conn:
+        stored = indicators.load_observations(conn)
+    result = as_of(stored, ["2024-04-01", "2025-11-15", "2025-09-01"]).set_index(
+        ["as_of", "series_id"]
+    )["value"]
+    assert result[(pd.Timestamp("2024-04-01"), "CPIAUCSL")] == 311.022
+    assert result[(pd.Timestamp("2025-11-15"), "UNRATE")] == 4.4
+    assert result[(pd.Timestamp("2025-09-01"), "^GSPC")] == pytest.approx(6460.259765625)
