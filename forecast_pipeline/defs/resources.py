@@ -7,6 +7,7 @@ their methods; constructing one touches nothing.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -253,13 +254,27 @@ class SyntheticIndicators(IndicatorSource):
         return list(INDICATOR_SERIES)
 
     def fetch(self, series_id: str, start: date, end: date) -> pd.DataFrame:
-        from forecast_pipeline.sample import SampleConfig, generate_indicators
-
-        frame = generate_indicators(SampleConfig(seed=self.seed, start=start, end=end))
-        keep = (frame["series_id"] == series_id) & (
-            frame["observation_date"] >= pd.Timestamp(start)
+        """The series over [start, end] as published by ``end``; the same values every day."""
+        frame = _synthetic_indicators(self.seed)
+        keep = (
+            (frame["series_id"] == series_id)
+            & (frame["observation_date"] >= pd.Timestamp(start))
+            & (frame["published_date"] <= pd.Timestamp(end))
         )
         return frame[keep].reset_index(drop=True)
+
+
+# The synthetic series are generated once over a fixed span, so that fetching another window
+# (or on another day) never changes a value already stored.
+SYNTHETIC_SPAN = (date(2016, 1, 4), date(2030, 12, 31))
+
+
+@functools.lru_cache(maxsize=4)
+def _synthetic_indicators(seed: int) -> pd.DataFrame:
+    from forecast_pipeline.sample import SampleConfig, generate_indicators
+
+    start, end = SYNTHETIC_SPAN
+    return generate_indicators(SampleConfig(seed=seed, start=start, end=end))
 
 
 DEFAULT_FRED_SERIES = ["CPIAUCSL", "UNRATE", "UMCSENT", "RSXFS", "A191RL1Q225SBEA"]
