@@ -14,14 +14,13 @@ from typing import Any
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from forecast_pipeline.defs.indicators.resources import ExternalIndicators, SyntheticIndicators
 from forecast_pipeline.defs.resources import (
-    ExternalIndicators,
     LocalLake,
     LocalLandingZone,
     MlflowTracking,
     S3Lake,
     S3LandingZone,
-    SyntheticIndicators,
     Warehouse,
 )
 

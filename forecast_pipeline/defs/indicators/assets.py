@@ -7,8 +7,9 @@ import dagster as dg
 import pandas as pd
 
 from forecast_pipeline.defs.contracts import contract_metadata
+from forecast_pipeline.defs.indicators.resources import IndicatorSource
 from forecast_pipeline.defs.ingest.assets import sales_history
-from forecast_pipeline.defs.resources import IndicatorSource, Lake, Warehouse
+from forecast_pipeline.defs.resources import Lake, Warehouse
 from forecast_pipeline.warehouse import indicators, sales
 
 OWNERS = ["team:forecasting"]

@@ -15,7 +15,8 @@ import psycopg
 import pytest
 
 from forecast_pipeline.defs.indicators.assets import FRESHNESS_CHECK, indicator_observations
-from forecast_pipeline.defs.resources import ExternalIndicators, LocalLake, Warehouse
+from forecast_pipeline.defs.indicators.resources import ExternalIndicators
+from forecast_pipeline.defs.resources import LocalLake, Warehouse
 
 FIXTURES = Path(__file__).resolve().parents[2] / "indicators" / "fixtures" / "fred"
 
@@ -138,7 +139,7 @@ def test_asset_on_real_series_gives_the_hand_checked_as_of_values(
     published 2024-04-15); UNRATE as of 2025-11-15 = 4.4 (September 2025; October 2025 is a
     real gap); ^GSPC as of 2025-09-01 (Labor Day) = 6460.259765625 (Friday 2025-08-29).
     """
-    from forecast_pipeline.defs.resources import SnapshotIndicators
+    from forecast_pipeline.defs.indicators.resources import SnapshotIndicators
     from forecast_pipeline.indicators.point_in_time import as_of
     from forecast_pipeline.warehouse import indicators
 
