@@ -51,6 +51,16 @@ def generate_csv(rows: int) -> bytes:
     return sales_to_csv_bytes(frame.head(rows))
 
 
+def register(conn: psycopg.Connection, upload_id: str, size: int) -> None:
+    """Record a benchmark upload, as the raw asset does before a merge."""
+    name = upload_id.split("@")[0]
+    checksum = upload_id.split("@")[1].ljust(64, "0")
+    record = uploads.UploadRecord(
+        upload_id, name, f"file:///{name}", f"file:///{name}", checksum, size, datetime.now(UTC)
+    )
+    uploads.register_upload(conn, record)
+
+
 def timed(label: str, timings: dict[str, float], fn, *args, **kwargs):
     started = time.perf_counter()
     result = fn(*args, **kwargs)
@@ -86,13 +96,7 @@ def main() -> None:
             as_of=date(2027, 1, 1),
         )  # fmt: skip
         with psycopg.connect(url) as conn:
-            uploads.register_upload(
-                conn,
-                uploads.UploadRecord(
-                    "bench.csv@000000000000", "bench.csv", "file:///bench.csv",
-                    "file:///bench.csv", "0" * 64, len(data), datetime.now(UTC),
-                ),
-            )  # fmt: skip
+            register(conn, "bench.csv@000000000000", len(data))
             counts = timed(
                 "merge into sales_history", timings, merge.merge_upload, conn,
                 "bench.csv@000000000000", outcome.accepted,
@@ -102,13 +106,7 @@ def main() -> None:
 
         # the same days uploaded again (a corrected export): every key is upserted
         with psycopg.connect(url) as conn:
-            uploads.register_upload(
-                conn,
-                uploads.UploadRecord(
-                    "bench2.csv@111111111111", "bench2.csv", "file:///bench2.csv",
-                    "file:///bench2.csv", "1" * 64, len(data), datetime.now(UTC),
-                ),
-            )  # fmt: skip
+            register(conn, "bench2.csv@111111111111", len(data))
             started = time.perf_counter()
             again = merge.merge_upload(conn, "bench2.csv@111111111111", outcome.accepted)
         upsert_seconds = time.perf_counter() - started

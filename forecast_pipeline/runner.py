@@ -40,15 +40,14 @@ class StageTimer:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
-def discover_uploads(instance: dg.DagsterInstance, landing: LandingZone) -> list[str]:
-    """Evaluate the landing-zone sensor once and register the upload partitions it requests."""
+def discover_uploads(instance: dg.DagsterInstance, landing: LandingZone) -> None:
+    """Evaluate the landing-zone sensor once and apply its partition requests, as the daemon
+    would; the runs are launched by the caller for every upload not yet merged."""
     with dg.build_sensor_context(instance=instance, resources={"landing": landing}) as context:
         result = landing_zone_sensor(context)
     assert isinstance(result, dg.SensorResult)
-    uploads = [request.partition_key for request in result.run_requests or []]
-    if uploads:
-        instance.add_dynamic_partitions(sales_uploads.name, uploads)
-    return [u for u in uploads if u is not None]
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
 
 
 def unmerged_uploads(instance: dg.DagsterInstance) -> list[str]:

@@ -99,36 +99,26 @@ def expectations_for(contract: DataContract, *, as_of: dt.date | None = None) ->
     expectations = gx.expectations
     result: list[Any] = []
     for prop in contract.properties:
+
+        def meta(rule: str, message: str, column: str = prop.name) -> dict[str, Any]:
+            return {"rule": rule, "column": column, "message": f"{column}: {message}"}
+
         if prop.required:
             result.append(
                 expectations.ExpectColumnToExist(
-                    column=prop.name,
-                    meta={
-                        "rule": REQUIRED_RULE,
-                        "column": prop.name,
-                        "message": f"{prop.name}: column is missing",
-                    },
+                    column=prop.name, meta=meta(REQUIRED_RULE, "column is missing")
                 )
             )
             result.append(
                 expectations.ExpectColumnValuesToNotBeNull(
-                    column=prop.name,
-                    meta={
-                        "rule": REQUIRED_RULE,
-                        "column": prop.name,
-                        "message": f"{prop.name}: a value is required",
-                    },
+                    column=prop.name, meta=meta(REQUIRED_RULE, "a value is required")
                 )
             )
         if prop.unique:
             result.append(
                 expectations.ExpectColumnValuesToBeUnique(
                     column=prop.name,
-                    meta={
-                        "rule": UNIQUE_RULE,
-                        "column": prop.name,
-                        "message": f"{prop.name}: {{value}} appears on more than one line",
-                    },
+                    meta=meta(UNIQUE_RULE, "{value} appears on more than one line"),
                 )
             )
         result.extend(_column_expectations(prop, rule, as_of) for rule in prop.rules)
