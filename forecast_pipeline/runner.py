@@ -92,13 +92,15 @@ def run_pipeline(
     timer: StageTimer | None = None,
     forecast_config: Mapping[str, Any] | None = None,
     log_level: str = "DEBUG",
+    tuning_config: Mapping[str, Any] | None = None,
 ) -> tuple[list[str], str]:
     """Ingest whatever is new in the landing zone, refresh indicators and publish forecasts.
 
     Uploads registered earlier whose rows never reached the sales history (a run that crashed)
     are ingested again too.
     ``forecast_config`` overrides fields of the weekly job's ``ForecastConfig`` (horizon,
-    backtest windows, ...); ``log_level`` is the console level of the runs' event logs (the
+    backtest windows, ...) and ``tuning_config`` those of its ``TuningConfig`` (trials,
+    seconds, ...); ``log_level`` is the console level of the runs' event logs (the
     instance stores every event whatever it is). Returns the uploads ingested by this call and
     the weekly partition that was published.
     """
@@ -115,10 +117,17 @@ def run_pipeline(
     week = forecast_week_for(last_sale_date())
     forecast_job = defs.resolve_job_def("weekly_forecast_job")
     run_config = None
-    if forecast_config:
-        configured = (["models", "backtest"], ["forecasts", "product_forecasts"])
+    if forecast_config or tuning_config:
+        configured = (["models", "backtest"], ["models", "ensemble"], ["forecasts", "product_forecasts"])
         ops = {defs.get_assets_def(dg.AssetKey(key)).node_def.name for key in configured}
-        run_config = {"ops": {op: {"config": dict(forecast_config)} for op in ops}}
-    with timer.stage("weekly forecast (features, backtest, publish)"):
+        forecast = dict(forecast_config or {})
+        tuning_op = defs.get_assets_def(dg.AssetKey(["models", "tuned_params"])).node_def.name
+        run_config = {
+            "ops": {
+                **{op: {"config": forecast} for op in ops},
+                tuning_op: {"config": {**dict(tuning_config or {}), "forecast": forecast}},
+            }
+        }
+    with timer.stage("weekly forecast (features, tuning, backtest, ensemble, publish)"):
         _execute(forecast_job, instance, week, run_config, log_level)
     return ingested, week

@@ -1,34 +1,60 @@
-"""Dagster-free model layer: series preparation, backtest, forecasts, intervals and rankings.
+"""Dagster-free model layer: features, base models, tuning, backtest, ensemble, reconciliation,
+intervals and rankings.
 
-Long-format frames follow the Nixtla convention (``unique_id``, ``ds``, ``y``).
+Long-format frames follow the Nixtla convention (``unique_id``, ``ds``, ``y``); frames that
+span the hierarchy add a ``level`` column (``product``, ``category``, ``total``).
 """
 
 from forecast_pipeline.ml.backtest import BacktestResult, backtest, backtest_cutoffs
-from forecast_pipeline.ml.forecast import FORECAST_COLUMNS, fit_forecast
+from forecast_pipeline.ml.engine import (
+    FORECAST_COLUMNS,
+    WINDOW_COLUMNS,
+    EnsembleModel,
+    Evaluation,
+    ForecastResult,
+    evaluate,
+    fit_ensemble,
+    forecast,
+)
+from forecast_pipeline.ml.ensemble import ENSEMBLE
+from forecast_pipeline.ml.exogenous import Exogenous, indicator_yoy, period_prices
 from forecast_pipeline.ml.frames import daily_series, weekly_series
-from forecast_pipeline.ml.intervals import INTERVAL_LEVELS, interval_coverage
+from forecast_pipeline.ml.intervals import INTERVAL_LEVELS
 from forecast_pipeline.ml.metrics import LEVELS, METRIC_COLUMNS
-from forecast_pipeline.ml.models import BASELINE, GLOBAL_GBM, MODELS
+from forecast_pipeline.ml.models import MODELS, ModelInputs
 from forecast_pipeline.ml.ranking import RANKING_COLUMNS, top_products
-from forecast_pipeline.ml.spec import ForecastSpec, default_lgbm_params
+from forecast_pipeline.ml.spec import ForecastSpec, default_lgbm_params, default_xgb_params
+from forecast_pipeline.ml.tuning import TuningBudget, TuningResult, tune
 
 __all__ = [
-    "BASELINE",
+    "ENSEMBLE",
     "FORECAST_COLUMNS",
-    "GLOBAL_GBM",
     "INTERVAL_LEVELS",
     "LEVELS",
     "METRIC_COLUMNS",
     "MODELS",
     "RANKING_COLUMNS",
+    "WINDOW_COLUMNS",
     "BacktestResult",
+    "EnsembleModel",
+    "Evaluation",
+    "Exogenous",
+    "ForecastResult",
     "ForecastSpec",
+    "ModelInputs",
+    "TuningBudget",
+    "TuningResult",
     "backtest",
     "backtest_cutoffs",
     "daily_series",
     "default_lgbm_params",
-    "fit_forecast",
-    "interval_coverage",
+    "default_xgb_params",
+    "evaluate",
+    "fit_ensemble",
+    "forecast",
+    "indicator_yoy",
+    "period_prices",
     "top_products",
+    "tune",
     "weekly_series",
 ]

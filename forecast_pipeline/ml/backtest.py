@@ -1,22 +1,18 @@
-"""Rolling-origin backtest of the baseline and the global model on shared cutoffs."""
+"""Rolling-origin backtest of every base model, at every level, on shared cutoffs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 
-from forecast_pipeline.ml.metrics import LEVELS, cutoff_scales, score_backtest
-from forecast_pipeline.ml.models import MODELS, forecast_models
+from forecast_pipeline.ml.models import ModelInputs, base_forecasts
+from forecast_pipeline.ml.reconciliation import aggregate_levels
 from forecast_pipeline.ml.spec import ForecastSpec
 
-__all__ = ["BacktestResult", "backtest", "backtest_cutoffs", "check_series"]
+__all__ = ["KEY_COLUMNS", "BacktestResult", "backtest", "backtest_cutoffs", "check_series"]
 
-_KEY_COLUMNS = ("unique_id", "ds", "cutoff", "y")
-
-
-def _empty_scales() -> pd.DataFrame:
-    return pd.DataFrame(columns=["unique_id", "cutoff", "scale"])
+KEY_COLUMNS = ("level", "unique_id", "ds", "cutoff", "step", "y")
 
 
 @dataclass
@@ -24,45 +20,31 @@ class BacktestResult:
     """Outcome of :func:`backtest`.
 
     Attributes:
-        predictions: ``unique_id``, ``ds``, ``cutoff``, ``y`` and one column per model with the
-            point forecasts made at ``cutoff`` (clipped at 0, like the delivered forecasts).
-        metrics: ``model``, ``level`` (``"product"``, ``"category"``, ``"total"``), ``cutoff``
-            (NaT on the overall row), ``mae``, ``rmse``, ``wape``, ``mase``, ``bias``; see
-            :mod:`forecast_pipeline.ml.metrics` for the definitions.
-        scales: ``unique_id``, ``cutoff``, ``scale``: each product's in-sample naive MAE on
-            the data up to the cutoff (MASE denominator, with the fallbacks of
-            :func:`~forecast_pipeline.ml.metrics.robust_scale`), used to normalise residuals
-            for the conformal intervals.
+        predictions: ``level``, ``unique_id``, ``ds``, ``cutoff``, ``step`` (1 = first period
+            after the cutoff), ``y`` and one column per model with the point forecasts made at
+            ``cutoff``, clipped at 0 like the delivered forecasts (NaN where a model does not
+            forecast a level).
+        history: ``level``, ``unique_id``, ``ds``, ``y``: the series of every level the
+            backtest ran on (MASE scales, interval scales, cold-start shares).
     """
 
     predictions: pd.DataFrame
-    metrics: pd.DataFrame
-    scales: pd.DataFrame = field(default_factory=_empty_scales)
+    history: pd.DataFrame
 
     @property
     def models(self) -> list[str]:
         """Model columns of :attr:`predictions`."""
-        return [c for c in self.predictions.columns if c not in _KEY_COLUMNS]
+        return [c for c in self.predictions.columns if c not in KEY_COLUMNS]
 
     @property
     def cutoffs(self) -> list[pd.Timestamp]:
         """The backtest cutoffs (last training date of each window), ascending."""
         return sorted(pd.Timestamp(c) for c in self.predictions["cutoff"].unique())
 
-    def leaderboard(self, level: str = "product") -> pd.DataFrame:
-        """Overall metrics (all cutoffs pooled) of each model at ``level``, best WAPE first."""
-        if level not in LEVELS:
-            raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
-        overall = self.metrics[(self.metrics["level"] == level) & self.metrics["cutoff"].isna()]
-        board = overall.drop(columns=["level", "cutoff"])
-        return board.sort_values(["wape", "model"], na_position="last", ignore_index=True)
-
-    def best_model(self, level: str = "product") -> str:
-        """Name of the model with the lowest overall WAPE at ``level``."""
-        board = self.leaderboard(level)
-        if board.empty:
-            raise ValueError(f"no metrics at level {level!r}")
-        return str(board["model"].iloc[0])
+    def windows(self, cutoffs: list[pd.Timestamp]) -> BacktestResult:
+        """The same backtest restricted to ``cutoffs`` (e.g. to calibrate on earlier windows)."""
+        keep = self.predictions["cutoff"].isin(pd.to_datetime(pd.Series(cutoffs)))
+        return BacktestResult(self.predictions[keep].reset_index(drop=True), self.history)
 
 
 def check_series(series: pd.DataFrame) -> pd.DataFrame:
@@ -94,45 +76,48 @@ def backtest_cutoffs(series: pd.DataFrame, spec: ForecastSpec) -> list[pd.Timest
     ]
 
 
-def backtest(series: pd.DataFrame, spec: ForecastSpec, categories: pd.DataFrame) -> BacktestResult:
-    """Rolling-origin backtest of every model in :data:`~forecast_pipeline.ml.models.MODELS`.
+def backtest(
+    series: pd.DataFrame,
+    spec: ForecastSpec,
+    inputs: ModelInputs,
+    cutoffs: list[pd.Timestamp] | None = None,
+) -> BacktestResult:
+    """Rolling-origin backtest of every model of ``spec`` at every level.
 
-    Cutoffs are global dates (:func:`backtest_cutoffs`) shared by both models. For each cutoff
-    the models are fitted on ``series[ds <= cutoff]`` only - nothing after the cutoff is passed
-    to them - and forecast ``spec.horizon`` steps, which are scored against the actuals in
-    ``(cutoff, cutoff + horizon]``. Series without history at a cutoff (launched later) are not
-    part of that window.
+    For each cutoff the models get ``series[ds <= cutoff]`` only, through
+    :func:`~forecast_pipeline.ml.models.base_forecasts` (exogenous features are restricted to
+    what is known at the cutoff there), and forecast ``spec.horizon`` steps, which are compared
+    with the actuals of ``(cutoff, cutoff + horizon]`` at the product, category and total
+    levels. Products without history at a cutoff (launched later) are not part of that window.
 
     Args:
-        series: gap-free long frame ``unique_id``, ``ds``, ``y`` (e.g. :func:`weekly_series`).
+        series: gap-free product series ``unique_id``, ``ds``, ``y``.
         spec: forecast configuration.
-        categories: ``unique_id`` -> ``category`` (missing products count as ``"unknown"``).
+        inputs: categories, exogenous features and tuned parameters.
+        cutoffs: the cutoffs; default :func:`backtest_cutoffs`.
 
     Returns:
-        A :class:`BacktestResult` with predictions, metrics at product/category/total level and
-        the per-cutoff series scales.
+        A :class:`BacktestResult`.
     """
     series = check_series(series)
-    cutoffs = backtest_cutoffs(series, spec)
+    cutoffs = backtest_cutoffs(series, spec) if cutoffs is None else sorted(cutoffs)
     if series["ds"].min() > cutoffs[0]:
         raise ValueError(
             f"series too short for the backtest: the first cutoff {cutoffs[0].date()} is before "
             f"the first date {series['ds'].min().date()}; reduce horizon, n_windows or step_size"
         )
+    history = aggregate_levels(series, inputs.categories, ["y"])
     windows = []
     for cutoff in cutoffs:
         train = series[series["ds"] <= cutoff]
         end = cutoff + spec.offset * spec.horizon
-        actuals = series[(series["ds"] > cutoff) & (series["ds"] <= end)]
-        fcst = forecast_models(train, spec, MODELS)
-        window = actuals.merge(fcst, on=["unique_id", "ds"], how="inner")
+        actuals = history[(history["ds"] > cutoff) & (history["ds"] <= end)]
+        fcst = base_forecasts(train, spec, inputs)
+        window = actuals.merge(fcst, on=["level", "unique_id", "ds"], how="inner")
         windows.append(window.assign(cutoff=cutoff))
     predictions = pd.concat(windows, ignore_index=True)
-    for model in MODELS:
-        predictions[model] = predictions[model].clip(lower=0.0)
-    predictions = predictions[[*_KEY_COLUMNS, *MODELS]].sort_values(
-        ["cutoff", "unique_id", "ds"], ignore_index=True
-    )
-    metrics = score_backtest(predictions, series, categories, MODELS, spec.season_length)
-    scales = cutoff_scales(series, cutoffs, spec.season_length, robust=True)
-    return BacktestResult(predictions=predictions, metrics=metrics, scales=scales)
+    models = [c for c in predictions.columns if c not in KEY_COLUMNS]
+    predictions[models] = predictions[models].clip(lower=0.0)
+    predictions = predictions.sort_values(["cutoff", "level", "unique_id", "ds"], ignore_index=True)
+    predictions["step"] = predictions.groupby(["cutoff", "level", "unique_id"]).cumcount() + 1
+    return BacktestResult(predictions=predictions[[*KEY_COLUMNS, *models]], history=history)

@@ -1,107 +1,190 @@
-"""Split-conformal prediction intervals calibrated on backtest residuals.
+"""Split-conformal prediction intervals calibrated on backtest residuals, per level.
 
-Scores. For every backtest prediction of a model the conformity score is the scaled absolute
-residual ``|y - yhat| / scale``, where ``scale`` is the series' in-sample naive MAE on the data
-up to that cutoff (the MASE denominator, :func:`~forecast_pipeline.ml.metrics.robust_scale`).
-Dividing by it puts products of very different size on one scale, so the scores of all products
-can be pooled, and each product's interval width is proportional to its own typical naive error
-(a 10 units/week product does not inherit the errors of a 10,000 units/week one). Series whose
-scale is zero or undefined (one observation, constant history) fall back to their mean ``|y|``,
-then to 1.
+Scale. Residuals are divided by the series' in-sample naive MAE on the data up to the cutoff
+(:func:`~forecast_pipeline.ml.metrics.robust_scale`, the MASE denominator). This puts series of
+very different size on one scale, so the scores of all series of a level can be pooled, and
+each series' interval width is proportional to its own typical error.
 
-Quantiles. Scores are grouped by horizon step (1 = first period after the cutoff), pooling all
-series and all backtest windows, and the conformal quantile of level ``a`` is the
-``ceil((n + 1) * a)``-th smallest of the ``n`` scores of that step (the largest one if there are
-too few scores). The quantiles are then made non-decreasing along the horizon (uncertainty does
-not shrink further ahead) and across levels (95 % at least as wide as 80 %).
+Per-period intervals. The score of a backtest point is ``|y - yhat| / scale``. Scores are
+pooled by level and by horizon bucket (:func:`horizon_buckets`: the first step, then ever
+longer ranges of steps), across series and backtest windows: buckets rather than single steps
+keep enough scores per quantile at the category and total levels, which have few series. The
+conformal quantile of level ``a`` is the ``ceil((n + 1) a)``-th smallest of the ``n`` scores
+(the largest one if there are too few); quantiles are made non-decreasing along the horizon
+and across levels (95 % at least as wide as 80 %). Interval: ``yhat -/+ q * scale``, clipped
+at 0.
 
-Intervals. ``yhat -/+ q_step * scale``, with the scale of the series at the forecast origin,
-bounds clipped at 0. The intervals are symmetric around the point forecast.
+Window totals. The week, month and year ahead (``spec.interval_windows``) get their own
+quantiles, calibrated on the window totals: the score is ``|sum y - sum yhat| / scale`` over
+the window's steps, pooled over the series of a level and the backtest windows. Adding
+per-step quantiles instead would assume perfectly correlated errors and give too wide (or,
+with negatively correlated errors, too narrow) ranges.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from forecast_pipeline.ml.backtest import BacktestResult
-from forecast_pipeline.ml.metrics import cutoff_scales
+from forecast_pipeline.ml.metrics import INTERVAL_PERCENTS, cutoff_scales, robust_scale
 
 __all__ = [
     "INTERVAL_LEVELS",
+    "Calibration",
     "add_intervals",
-    "conformal_quantiles",
-    "conformity_scores",
-    "interval_coverage",
+    "calibrate",
+    "horizon_buckets",
+    "interval_columns",
+    "level_scales",
+    "window_totals",
 ]
 
-INTERVAL_LEVELS: tuple[int, ...] = (80, 95)
+INTERVAL_LEVELS: tuple[int, ...] = INTERVAL_PERCENTS
 
 
-def conformity_scores(
-    result: BacktestResult, model: str, scales: pd.DataFrame | None = None
-) -> pd.DataFrame:
-    """Scaled absolute backtest residuals of ``model``.
+def interval_columns(levels: Sequence[int] = INTERVAL_LEVELS) -> list[str]:
+    """``lo_80``, ``hi_80``, ``lo_95``, ``hi_95`` (for the default levels)."""
+    return [f"{side}_{p}" for p in levels for side in ("lo", "hi")]
+
+
+def horizon_buckets(horizon: int) -> np.ndarray:
+    """Bucket number of each step ``1..horizon``: step 1, then steps up to ``h/13``, ``h/4``,
+    ``h/2`` and ``h`` (for 52 weeks: 1 | 2-4 | 5-13 | 14-26 | 27-52)."""
+    edges = sorted({1, math.ceil(horizon / 13), math.ceil(horizon / 4), math.ceil(horizon / 2)})
+    steps = np.arange(1, horizon + 1)
+    return np.searchsorted(np.array(edges), steps, side="left")
+
+
+def level_scales(history: pd.DataFrame, cutoffs: Sequence[pd.Timestamp], season_length: int):
+    """Robust scale of every series of every level at each cutoff.
 
     Args:
-        result: the backtest.
-        model: a model column of ``result.predictions``.
-        scales: ``unique_id``, ``cutoff``, ``scale`` (see
-            :func:`~forecast_pipeline.ml.metrics.cutoff_scales` with ``robust=True``); defaults
-            to ``result.scales``.
+        history: ``level``, ``unique_id``, ``ds``, ``y``.
+        cutoffs: the dates the scales are computed at (data up to and including each).
+        season_length: seasonal period.
 
     Returns:
-        ``unique_id``, ``cutoff``, ``ds``, ``step`` (1-based horizon step), ``y``, ``yhat``,
-        ``scale``, ``score``.
+        ``level``, ``unique_id``, ``cutoff``, ``scale``.
     """
-    if model not in result.models:
-        raise ValueError(f"model {model!r} not in the backtest; available: {result.models}")
-    scales = result.scales if scales is None else scales
-    preds = result.predictions[["unique_id", "cutoff", "ds", "y", model]].rename(
-        columns={model: "yhat"}
-    )
-    preds = preds.sort_values(["unique_id", "cutoff", "ds"], ignore_index=True)
-    # Series are gap free and have history at the cutoff: the n-th row after it is step n.
-    preds["step"] = preds.groupby(["unique_id", "cutoff"]).cumcount() + 1
-    scales = scales[["unique_id", "cutoff", "scale"]].astype({"cutoff": "datetime64[ns]"})
-    preds = preds.astype({"cutoff": "datetime64[ns]"}).merge(
-        scales, on=["unique_id", "cutoff"], how="left"
+    frames = []
+    for level, part in history.groupby("level", sort=False):
+        scales = cutoff_scales(part, cutoffs, season_length, robust=True)
+        frames.append(scales.assign(level=level))
+    return pd.concat(frames, ignore_index=True)[["level", "unique_id", "cutoff", "scale"]]
+
+
+def origin_scales(history: pd.DataFrame, season_length: int) -> pd.DataFrame:
+    """Robust scale of every series of every level on its whole history: ``level``,
+    ``unique_id``, ``scale``."""
+    frames = [
+        robust_scale(part, season_length).assign(level=level)
+        for level, part in history.groupby("level", sort=False)
+    ]
+    return pd.concat(frames, ignore_index=True)[["level", "unique_id", "scale"]]
+
+
+def window_totals(frame: pd.DataFrame, windows: Mapping[str, int], value_cols: Sequence[str]):
+    """Totals of ``value_cols`` over the first ``n`` steps of each window.
+
+    Args:
+        frame: ``level``, ``unique_id``, ``step`` and ``value_cols``, plus ``cutoff`` for
+            backtest predictions (one window total per cutoff).
+        windows: window name -> number of steps from the origin.
+        value_cols: columns summed.
+
+    Returns:
+        The key columns, ``window``, ``n_steps`` and the summed ``value_cols``; a series with
+        fewer than ``n`` steps available has no row for that window.
+    """
+    keys = [c for c in ("level", "unique_id", "cutoff") if c in frame.columns]
+    frames = []
+    for name, n_steps in windows.items():
+        part = frame[frame["step"] <= n_steps]
+        summed = part.groupby(keys, as_index=False, sort=False).agg(
+            n=("step", "size"), **{c: (c, "sum") for c in value_cols}
+        )
+        summed = summed[summed["n"] == n_steps].drop(columns="n")
+        frames.append(summed.assign(window=name, n_steps=n_steps))
+    return pd.concat(frames, ignore_index=True)[[*keys, "window", "n_steps", *value_cols]]
+
+
+class Calibration:
+    """Conformal quantiles of one model's scaled backtest errors, per level.
+
+    Attributes:
+        steps: ``level``, ``step``, ``q_80``, ``q_95``: quantiles for single periods.
+        windows: ``level``, ``window``, ``n_steps``, ``q_80``, ``q_95``: quantiles for window
+            totals.
+    """
+
+    def __init__(self, steps: pd.DataFrame, windows: pd.DataFrame) -> None:
+        self.steps = steps
+        self.windows = windows
+
+
+def calibrate(
+    predictions: pd.DataFrame,
+    model: str,
+    history: pd.DataFrame,
+    *,
+    horizon: int,
+    season_length: int,
+    windows: Mapping[str, int],
+    levels: Sequence[int] = INTERVAL_LEVELS,
+) -> Calibration:
+    """Conformal quantiles of ``model`` from backtest predictions.
+
+    Args:
+        predictions: ``level``, ``unique_id``, ``cutoff``, ``step``, ``y`` and ``model``.
+        model: the model column calibrated.
+        history: ``level``, ``unique_id``, ``ds``, ``y`` (scales at each cutoff).
+        horizon: steps of the forecast (buckets beyond the backtest reuse the last one).
+        season_length: seasonal period of the scales.
+        windows: window name -> steps (see :func:`window_totals`).
+        levels: interval levels in percent.
+    """
+    cutoffs = sorted(pd.to_datetime(predictions["cutoff"].unique()))
+    scales = level_scales(history, cutoffs, season_length)
+    preds = predictions[["level", "unique_id", "cutoff", "step", "y", model]].merge(
+        scales, on=["level", "unique_id", "cutoff"], how="left"
     )
     if preds["scale"].isna().any():
-        missing = preds.loc[preds["scale"].isna(), ["unique_id", "cutoff"]].drop_duplicates()
-        raise ValueError(
-            f"no residual scale for {len(missing)} (unique_id, cutoff) pairs of the backtest, "
-            "e.g. a BacktestResult rebuilt without its scales; pass the series it was run on"
-        )
-    preds["score"] = (preds["y"] - preds["yhat"]).abs() / preds["scale"]
-    return preds
-
-
-def conformal_quantiles(
-    scores: pd.DataFrame, horizon: int, levels: Sequence[int] = INTERVAL_LEVELS
-) -> pd.DataFrame:
-    """Conformal score quantile per horizon step and level.
-
-    Args:
-        scores: at least ``step`` and ``score`` (see :func:`conformity_scores`).
-        horizon: number of steps wanted; steps without scores reuse the nearest earlier step
-            (or the first available one).
-        levels: interval levels in percent.
-
-    Returns:
-        Frame indexed by ``step`` (1..horizon) with one column ``q_<level>`` per level.
-    """
-    if scores.empty:
-        raise ValueError("no backtest residuals to calibrate the intervals on")
-    by_step = scores.groupby("step")["score"]
-    out = {f"q_{level}": by_step.agg(_conformal_quantile, level=level) for level in sorted(levels)}
-    quant = pd.DataFrame(out).reindex(range(1, horizon + 1)).ffill().bfill()
-    quant = quant.cummax(axis=0).cummax(axis=1)
-    quant.index.name = "step"
-    return quant
+        raise ValueError("backtest predictions without history at their cutoff")
+    preds["score"] = (preds["y"] - preds[model]).abs() / preds["scale"]
+    buckets = horizon_buckets(horizon)
+    preds["bucket"] = buckets[np.minimum(preds["step"].to_numpy(), horizon) - 1]
+    step_rows = []
+    for level, part in preds.groupby("level", sort=False):
+        quant = {
+            f"q_{p}": part.groupby("bucket")["score"].agg(_conformal_quantile, level=p)
+            for p in sorted(levels)
+        }
+        table = pd.DataFrame(quant).reindex(range(int(buckets.max()) + 1)).ffill().bfill()
+        table = table.cummax(axis=0).cummax(axis=1)
+        per_step = table.loc[buckets].reset_index(drop=True)
+        per_step.insert(0, "step", np.arange(1, horizon + 1))
+        step_rows.append(per_step.assign(level=level))
+    steps = pd.concat(step_rows, ignore_index=True)
+    totals = window_totals(preds, windows, ["y", model])
+    totals = totals.merge(scales, on=["level", "unique_id", "cutoff"], how="left")
+    totals["score"] = (totals["y"] - totals[model]).abs() / totals["scale"]
+    window_rows = []
+    for (level, name, n_steps), part in totals.groupby(["level", "window", "n_steps"], sort=False):
+        row = {"level": level, "window": name, "n_steps": n_steps}
+        for p in sorted(levels):
+            row[f"q_{p}"] = _conformal_quantile(part["score"], p)
+        window_rows.append(row)
+    window_frame = pd.DataFrame(window_rows)
+    qcols = [f"q_{p}" for p in sorted(levels)]
+    if not window_frame.empty:
+        window_frame[qcols] = window_frame[qcols].cummax(axis=1)
+    return Calibration(
+        steps=steps[["level", "step", *qcols]],
+        windows=window_frame.reindex(columns=["level", "window", "n_steps", *qcols]),
+    )
 
 
 def _conformal_quantile(scores: pd.Series, level: int) -> float:
@@ -112,60 +195,31 @@ def _conformal_quantile(scores: pd.Series, level: int) -> float:
 
 
 def add_intervals(
-    frame: pd.DataFrame, quantiles: pd.DataFrame, levels: Sequence[int] = INTERVAL_LEVELS
+    frame: pd.DataFrame,
+    quantiles: pd.DataFrame,
+    on: Sequence[str],
+    value_col: str = "yhat",
+    levels: Sequence[int] = INTERVAL_LEVELS,
 ) -> pd.DataFrame:
-    """Add ``lo_<level>``/``hi_<level>`` columns to ``frame`` (needs ``step``, ``yhat``,
-    ``scale``): ``yhat -/+ q * scale``, clipped at 0."""
-    out = frame.copy()
-    for level in levels:
-        q = out["step"].map(quantiles[f"q_{level}"]).to_numpy(dtype=float)
-        width = q * out["scale"].to_numpy(dtype=float)
-        out[f"lo_{level}"] = np.clip(out["yhat"].to_numpy() - width, 0.0, None)
-        out[f"hi_{level}"] = np.clip(out["yhat"].to_numpy() + width, 0.0, None)
-    return out
-
-
-def interval_coverage(
-    backtest_result: BacktestResult,
-    model: str,
-    *,
-    series: pd.DataFrame | None = None,
-    season_length: int = 52,
-) -> dict[str, float]:
-    """Empirical coverage of the conformal intervals of ``model`` on the backtest.
-
-    The intervals are calibrated exactly as in
-    :func:`~forecast_pipeline.ml.forecast.fit_forecast`, but only on the residuals of the
-    windows before the last one (latest cutoff), and evaluated on the last window: coverage is
-    the share of its points with ``lo <= y <= hi``. The windows overlap in time when
-    ``step_size < horizon``, so calibration and test residuals are not independent; read the
-    figure as an indication, not a guarantee. Needs at least two backtest windows.
+    """Add ``lo_<p>``/``hi_<p>`` to ``frame``: ``value -/+ q_<p> * scale``, clipped at 0.
 
     Args:
-        backtest_result: the backtest.
-        model: a model of the backtest.
-        series: only needed when ``backtest_result.scales`` is empty (a result rebuilt from
-            its predictions and metrics): the series the backtest ran on, to recompute them.
-        season_length: seasonal period used to recompute the scales from ``series``.
-
-    Returns:
-        ``{"coverage_80": ..., "coverage_95": ...}`` (fractions in [0, 1]).
+        frame: needs ``scale``, ``value_col`` and the ``on`` columns.
+        quantiles: :attr:`Calibration.steps` (``on=["level", "step"]``) or
+            :attr:`Calibration.windows` (``on=["level", "window"]``).
+        on: join columns.
+        value_col: the point forecast column.
+        levels: interval levels in percent.
     """
-    scales = None
-    if series is not None:
-        scales = cutoff_scales(series, backtest_result.cutoffs, season_length, robust=True)
-    scores = conformity_scores(backtest_result, model, scales)
-    cutoffs = sorted(scores["cutoff"].unique())
-    if len(cutoffs) < 2:
-        raise ValueError("interval_coverage needs at least two backtest windows")
-    calib = scores[scores["cutoff"] < cutoffs[-1]]
-    test = scores[scores["cutoff"] == cutoffs[-1]]
-    quantiles = conformal_quantiles(calib, horizon=int(scores["step"].max()))
-    test = add_intervals(test, quantiles)
-    y = test["y"].to_numpy()
-    return {
-        f"coverage_{level}": float(
-            np.mean((test[f"lo_{level}"].to_numpy() <= y) & (y <= test[f"hi_{level}"].to_numpy()))
-        )
-        for level in INTERVAL_LEVELS
-    }
+    qcols = [f"q_{p}" for p in levels]
+    out = frame.merge(quantiles[[*on, *qcols]], on=list(on), how="left")
+    if out[qcols].isna().any().any():
+        missing = out.loc[out[qcols].isna().any(axis=1), list(on)].drop_duplicates()
+        raise ValueError(f"no calibrated quantile for {missing.to_dict('records')[:3]}")
+    value = out[value_col].to_numpy(dtype=float)
+    scale = out["scale"].to_numpy(dtype=float)
+    for p in levels:
+        width = out[f"q_{p}"].to_numpy(dtype=float) * scale
+        out[f"lo_{p}"] = np.clip(value - width, 0.0, None)
+        out[f"hi_{p}"] = np.clip(value + width, 0.0, None)
+    return out.drop(columns=qcols)

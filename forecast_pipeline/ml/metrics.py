@@ -5,14 +5,16 @@ Definitions (``e = yhat - y``, sums over every scored point of the group):
 * ``mae``  = mean ``|e|``; ``rmse`` = sqrt(mean ``e**2``);
 * ``wape`` = sum ``|e|`` / sum ``|y|``;
 * ``bias`` = sum ``e`` / sum ``y`` (positive = over-forecast);
+* ``r2`` = 1 - sum ``e**2`` / sum ``(y - mean y)**2``;
+* ``coverage_<p>`` = share of points with ``lo_<p> <= y <= hi_<p>`` and ``width_<p>`` = mean
+  ``hi_<p> - lo_<p>`` (units), for the model whose intervals are given;
 * ``mase`` = mean over series (and cutoffs) of ``MAE_series / scale_series``, where the scale is
   the in-sample MAE of the seasonal-naive forecast on the training data available at the cutoff
   (:func:`series_scale`). Series with less than one season plus one point of history use the
   lag-1 naive MAE instead; series whose scale is zero or undefined are left out of the mean.
 
-The category and total levels are scored on aggregated series: predictions and actuals are
-summed over products (per category, or over everything) before computing the metrics, and the
-MASE scale is computed on the equally aggregated training history.
+Each level is scored on its own series (products, categories, the total), with the MASE scale
+computed on that level's history.
 """
 
 from __future__ import annotations
@@ -24,17 +26,31 @@ import pandas as pd
 from utilsforecast.losses import mae as uf_mae
 
 __all__ = [
+    "INTERVAL_PERCENTS",
     "LEVELS",
     "METRIC_COLUMNS",
+    "UNKNOWN_CATEGORY",
     "attach_categories",
     "cutoff_scales",
     "robust_scale",
-    "score_backtest",
+    "score_predictions",
     "series_scale",
 ]
 
 LEVELS: tuple[str, ...] = ("product", "category", "total")
-METRIC_COLUMNS = ["model", "level", "cutoff", "mae", "rmse", "wape", "mase", "bias"]
+INTERVAL_PERCENTS: tuple[int, ...] = (80, 95)
+METRIC_COLUMNS = [
+    "model",
+    "level",
+    "cutoff",
+    "mae",
+    "rmse",
+    "wape",
+    "mase",
+    "bias",
+    "r2",
+    *[f"{kind}_{p}" for p in INTERVAL_PERCENTS for kind in ("coverage", "width")],
+]
 UNKNOWN_CATEGORY = "unknown"
 _TOTAL_ID = "total"
 
@@ -113,58 +129,44 @@ def cutoff_scales(
     return pd.concat(frames, ignore_index=True)[["unique_id", "cutoff", "scale"]]
 
 
-def score_backtest(
+def score_predictions(
     predictions: pd.DataFrame,
     history: pd.DataFrame,
-    categories: pd.DataFrame,
     models: Sequence[str],
     season_length: int,
+    *,
+    interval_model: str | None = None,
 ) -> pd.DataFrame:
-    """Metrics of every model at every level, per cutoff and overall.
+    """Metrics of every model at every level of ``predictions``, per cutoff and overall.
 
     Args:
-        predictions: ``unique_id``, ``ds``, ``cutoff``, ``y`` and one column per model.
-        history: the full series (``unique_id``, ``ds``, ``y``); for each cutoff only the part
-            up to the cutoff is used (MASE scale).
-        categories: ``unique_id`` -> ``category``.
+        predictions: ``level``, ``unique_id``, ``ds``, ``cutoff``, ``y`` and one column per
+            model (NaN where a model does not forecast a level: it is not scored there).
+        history: ``level``, ``unique_id``, ``ds``, ``y``: the series of every level; for each
+            cutoff only the part up to the cutoff is used (MASE scale).
         models: model columns to score.
         season_length: seasonal period of the MASE scale.
+        interval_model: the model whose intervals are the ``lo_<p>``/``hi_<p>`` columns of
+            ``predictions``; its rows get coverage and width, the others NaN.
 
     Returns:
         Columns :data:`METRIC_COLUMNS`; ``cutoff`` is NaT on the overall row of each
         (model, level).
     """
-    preds = attach_categories(predictions, categories)
-    hist = attach_categories(history, categories)
     frames = []
     for level in LEVELS:
-        level_preds, level_hist = _aggregate(preds, hist, level, models)
-        frames.append(_score_level(level_preds, level_hist, models, season_length, level))
+        level_preds = predictions[predictions["level"] == level]
+        if level_preds.empty:
+            continue
+        level_hist = history.loc[history["level"] == level, ["unique_id", "ds", "y"]]
+        frames.append(
+            _score_level(level_preds, level_hist, models, season_length, level, interval_model)
+        )
+    if not frames:
+        raise ValueError("no predictions to score")
     metrics = pd.concat(frames, ignore_index=True)
     metrics["cutoff"] = pd.to_datetime(metrics["cutoff"])
     return metrics[METRIC_COLUMNS]
-
-
-def _aggregate(
-    preds: pd.DataFrame, hist: pd.DataFrame, level: str, models: Sequence[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    value_cols = ["y", *models]
-    if level == "product":
-        return preds[["unique_id", "ds", "cutoff", *value_cols]], hist[["unique_id", "ds", "y"]]
-    if level == "category":
-        key_preds, key_hist = preds["category"], hist["category"]
-    else:
-        key_preds = pd.Series(_TOTAL_ID, index=preds.index)
-        key_hist = pd.Series(_TOTAL_ID, index=hist.index)
-    agg_preds = (
-        preds.assign(unique_id=key_preds)
-        .groupby(["unique_id", "cutoff", "ds"], as_index=False)[value_cols]
-        .sum()
-    )
-    agg_hist = (
-        hist.assign(unique_id=key_hist).groupby(["unique_id", "ds"], as_index=False)["y"].sum()
-    )
-    return agg_preds, agg_hist
 
 
 def _score_level(
@@ -173,7 +175,9 @@ def _score_level(
     models: Sequence[str],
     season_length: int,
     level: str,
+    interval_model: str | None,
 ) -> pd.DataFrame:
+    models = [m for m in models if m in preds and preds[m].notna().all()]
     mase = _mase(preds, hist, models, season_length)
     rows = []
     groups = [(cutoff, part) for cutoff, part in preds.groupby("cutoff", sort=True)]
@@ -181,10 +185,18 @@ def _score_level(
     for cutoff, part in groups:
         part_mase = mase if pd.isna(cutoff) else mase[mase["cutoff"] == cutoff]
         for model in models:
-            row = _pooled(part["y"].to_numpy(), part[model].to_numpy())
+            y = part["y"].to_numpy(dtype=float)
+            row = _pooled(y, part[model].to_numpy(dtype=float))
             values = part_mase[model].to_numpy()
             values = values[np.isfinite(values)]
             row["mase"] = float(values.mean()) if values.size else np.nan
+            for p in INTERVAL_PERCENTS:
+                row[f"coverage_{p}"] = row[f"width_{p}"] = np.nan
+                if model == interval_model and f"lo_{p}" in part:
+                    lo = part[f"lo_{p}"].to_numpy(dtype=float)
+                    hi = part[f"hi_{p}"].to_numpy(dtype=float)
+                    row[f"coverage_{p}"] = float(np.mean((lo <= y) & (y <= hi)))
+                    row[f"width_{p}"] = float(np.mean(hi - lo))
             rows.append({"model": model, "level": level, "cutoff": cutoff, **row})
     return pd.DataFrame(rows)
 
@@ -193,11 +205,13 @@ def _pooled(y: np.ndarray, yhat: np.ndarray) -> dict[str, float]:
     err = yhat - y
     abs_sum = float(np.abs(y).sum())
     y_sum = float(y.sum())
+    total_ss = float(((y - y.mean()) ** 2).sum()) if y.size else 0.0
     return {
         "mae": float(np.abs(err).mean()),
         "rmse": float(np.sqrt(np.mean(err**2))),
         "wape": float(np.abs(err).sum() / abs_sum) if abs_sum > 0 else np.nan,
         "bias": float(err.sum() / y_sum) if y_sum != 0 else np.nan,
+        "r2": 1.0 - float((err**2).sum()) / total_ss if total_ss > 0 else np.nan,
     }
 
 

@@ -1,114 +1,166 @@
-"""The two models of the walking skeleton and how they are fitted and forecast.
+"""The base models of every level of the hierarchy, behind one entry point.
 
-* :data:`BASELINE` - statsforecast ``SeasonalNaive`` (the value one season earlier). For series
-  with less than one season of history the missing seasonal positions fall back to the last
-  observed value (statsforecast ``Naive``).
-* :data:`GLOBAL_GBM` - one LightGBM model shared by all series, trained with mlforecast on
-  target lags, rolling means of the lag-1 target and calendar features, forecasting
-  recursively. Each series is standardised with its own mean and standard deviation
-  (``LocalStandardScaler``, fitted on the training data only) so products of very different
-  size share one model.
+* Product level: the statistical baselines of :mod:`forecast_pipeline.ml.baselines` fitted per
+  series and the global models of :mod:`forecast_pipeline.ml.gbm` fitted across all series,
+  as listed in ``spec.product_models``.
+* Category and total levels: the models of ``spec.aggregate_models`` (baselines and Prophet,
+  :mod:`forecast_pipeline.ml.prophet_model`) fitted on the aggregated series; every product
+  model not in that list also contributes its bottom-up sum (e.g. ``lightgbm`` at the category
+  level is the sum of the LightGBM forecasts of the category's products).
+
+:func:`base_forecasts` is the single place where models see data: the backtest calls it with
+the data up to each cutoff, the final forecast with everything.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-import lightgbm as lgb
-import numpy as np
 import pandas as pd
-from mlforecast import MLForecast
-from mlforecast.lag_transforms import RollingMean
-from mlforecast.target_transforms import LocalStandardScaler
-from statsforecast import StatsForecast
-from statsforecast.models import Naive, SeasonalNaive
 
+from forecast_pipeline.ml.baselines import BASELINE_MODELS, SEASONAL_NAIVE, baseline_forecasts
+from forecast_pipeline.ml.exogenous import Exogenous
+from forecast_pipeline.ml.gbm import GBM_MODELS, LIGHTGBM, XGBOOST, gbm_forecasts
+from forecast_pipeline.ml.prophet_model import PROPHET
+from forecast_pipeline.ml.reconciliation import aggregate_levels
 from forecast_pipeline.ml.spec import ForecastSpec
 
-__all__ = ["BASELINE", "GLOBAL_GBM", "MODELS", "forecast_models", "lgbm_regressor"]
+__all__ = [
+    "AGGREGATE_MODELS",
+    "BASELINE",
+    "GLOBAL_GBM",
+    "MODELS",
+    "PRODUCT_MODELS",
+    "ModelInputs",
+    "base_forecasts",
+    "check_models",
+]
 
-BASELINE = "seasonal_naive"
-GLOBAL_GBM = "lightgbm"
-MODELS: tuple[str, ...] = (BASELINE, GLOBAL_GBM)
-
-_NAIVE = "_naive"
-
-
-def lgbm_regressor(spec: ForecastSpec) -> lgb.LGBMRegressor:
-    """The LightGBM regressor described by ``spec`` (seeded, silent, ``spec.num_threads``)."""
-    params: dict[str, Any] = dict(spec.lgbm_params)
-    params.update(random_state=spec.seed, n_jobs=spec.num_threads, verbosity=-1)
-    return lgb.LGBMRegressor(**params)
+BASELINE = SEASONAL_NAIVE
+GLOBAL_GBM = LIGHTGBM
+PRODUCT_MODELS: tuple[str, ...] = (*BASELINE_MODELS, *GBM_MODELS)
+AGGREGATE_MODELS: tuple[str, ...] = (*BASELINE_MODELS, PROPHET)
+MODELS: tuple[str, ...] = (*BASELINE_MODELS, LIGHTGBM, XGBOOST, PROPHET)
+_PROPHET_REGRESSORS = ("holiday_days", "in_period_")
 
 
-def forecast_models(
-    train: pd.DataFrame, spec: ForecastSpec, models: Sequence[str] = MODELS
-) -> pd.DataFrame:
-    """Fit ``models`` on ``train`` and forecast ``spec.horizon`` steps after each series' end.
+@dataclass(frozen=True)
+class ModelInputs:
+    """What the models know besides the product series.
 
-    Only ``train`` is seen by the models: this is the single entry point used both by the
-    backtest (with data up to a cutoff) and by the final forecast (with all data).
+    Attributes:
+        categories: ``unique_id`` -> ``category`` of the products.
+        exog: exogenous features of the global models (prices, promotions, indicators).
+        params: tuned hyper-parameters per global model name (replacing the spec's).
+    """
+
+    categories: pd.DataFrame
+    exog: Exogenous = field(default_factory=Exogenous)
+    params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def check_models(spec: ForecastSpec) -> None:
+    """Raise ``ValueError`` when the spec names a model that does not exist at its level."""
+    bad = [m for m in spec.product_models if m not in PRODUCT_MODELS]
+    if bad:
+        raise ValueError(f"unknown product models {bad}; expected among {list(PRODUCT_MODELS)}")
+    bad = [m for m in spec.aggregate_models if m not in AGGREGATE_MODELS]
+    if bad:
+        raise ValueError(
+            f"unknown aggregate models {bad}; expected among {list(AGGREGATE_MODELS)}"
+        )
+
+
+def base_forecasts(train: pd.DataFrame, spec: ForecastSpec, inputs: ModelInputs) -> pd.DataFrame:
+    """Forecast ``spec.horizon`` steps after ``train`` with every model, at every level.
 
     Args:
-        train: long frame ``unique_id``, ``ds``, ``y`` without gaps.
-        spec: forecast configuration.
-        models: names among :data:`MODELS`.
+        train: product series ``unique_id``, ``ds``, ``y`` (gap free), all ending on the same
+            date.
+        spec: forecast configuration (models, horizon, features).
+        inputs: categories, exogenous features and tuned parameters.
 
     Returns:
-        ``unique_id``, ``ds`` and one column of raw (unclipped) point forecasts per model,
-        sorted by ``unique_id``, ``ds``.
+        ``level``, ``unique_id``, ``ds`` and one column of raw (unclipped) forecasts per model
+        (NaN where a model does not forecast a level), sorted by level, ``unique_id``, ``ds``.
     """
-    unknown = [m for m in models if m not in MODELS]
-    if unknown:
-        raise ValueError(f"unknown models {unknown}; expected a subset of {list(MODELS)}")
-    if not models:
-        raise ValueError("no model requested")
+    check_models(spec)
     train = train.loc[:, ["unique_id", "ds", "y"]].sort_values(["unique_id", "ds"])
-    out: pd.DataFrame | None = None
-    for name in models:
-        fcst = _baseline_forecast(train, spec) if name == BASELINE else _gbm_forecast(train, spec)
-        out = fcst if out is None else out.merge(fcst, on=["unique_id", "ds"], how="outer")
-    assert out is not None
-    return out.sort_values(["unique_id", "ds"], ignore_index=True)
-
-
-def _baseline_forecast(train: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
-    sf = StatsForecast(
-        models=[
-            SeasonalNaive(season_length=spec.season_length, alias=BASELINE),
-            Naive(alias=_NAIVE),
-        ],
-        freq=spec.freq,
-        n_jobs=1,
+    product = _product_forecasts(train, spec, inputs)
+    product_models = [c for c in product.columns if c not in ("unique_id", "ds")]
+    levels = aggregate_levels(product, inputs.categories, product_models)
+    direct_models = list(spec.aggregate_models)
+    if direct_models:
+        history = aggregate_levels(train, inputs.categories, ["y"])
+        direct = _aggregate_forecasts(history[history["level"] != "product"], spec, direct_models)
+        levels = levels.merge(direct, on=["level", "unique_id", "ds"], how="left", suffixes=("_bu", ""))
+        for model in direct_models:
+            bottom_up = f"{model}_bu"
+            if bottom_up in levels:
+                is_product = levels["level"] == "product"
+                levels[model] = levels[model].where(~is_product, levels[bottom_up])
+                levels = levels.drop(columns=bottom_up)
+    order = {name: i for i, name in enumerate(("product", "category", "total"))}
+    return levels.sort_values(
+        ["level", "unique_id", "ds"],
+        key=lambda col: col.map(order) if col.name == "level" else col,
+        ignore_index=True,
     )
-    with warnings.catch_warnings():
-        # "Historical data (n) is shorter than season_length": handled by the Naive fallback.
-        warnings.filterwarnings("ignore", message="Historical data", category=UserWarning)
-        fcst = sf.forecast(df=train, h=spec.horizon)
-    fcst[BASELINE] = fcst[BASELINE].fillna(fcst[_NAIVE])
-    return fcst[["unique_id", "ds", BASELINE]]
 
 
-def _gbm_forecast(train: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
-    mlf = MLForecast(
-        models={GLOBAL_GBM: lgbm_regressor(spec)},
-        freq=spec.freq,
-        lags=list(spec.lags),
-        lag_transforms={1: [RollingMean(window_size=w) for w in spec.rolling_windows]},
-        date_features=list(spec.date_features),
-        target_transforms=[LocalStandardScaler()],
-        num_threads=spec.num_threads,
-    )
-    with warnings.catch_warnings():
-        # Series shorter than the largest lag give no training rows and forecast with missing
-        # lag features (LightGBM handles NaN); mlforecast warns about both.
-        warnings.filterwarnings("ignore", message="The following series were dropped")
-        warnings.filterwarnings("ignore", message="Found null values")
-        mlf.fit(train, static_features=[])
-        fcst = mlf.predict(h=spec.horizon)
-    fcst[GLOBAL_GBM] = fcst[GLOBAL_GBM].astype("float64")
-    if not np.isfinite(fcst[GLOBAL_GBM]).all():
-        raise RuntimeError("LightGBM produced non-finite forecasts")
-    return fcst[["unique_id", "ds", GLOBAL_GBM]]
+def _product_forecasts(train: pd.DataFrame, spec: ForecastSpec, inputs: ModelInputs) -> pd.DataFrame:
+    baselines = [m for m in spec.product_models if m in BASELINE_MODELS]
+    gbms = [m for m in spec.product_models if m in GBM_MODELS]
+    frames = []
+    if baselines:
+        frames.append(baseline_forecasts(train, spec, baselines))
+    if gbms:
+        frames.append(
+            gbm_forecasts(
+                train,
+                spec,
+                gbms,
+                categories=inputs.categories,
+                exog=inputs.exog,
+                params=inputs.params,
+            )
+        )
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.merge(frame, on=["unique_id", "ds"], how="outer")
+    return out
+
+
+def _aggregate_forecasts(history: pd.DataFrame, spec: ForecastSpec, models: list[str]) -> pd.DataFrame:
+    """Direct forecasts of the category and total series (ids prefixed by level while fitting,
+    so that a category named like the total cannot collide)."""
+    train = history.assign(unique_id=history["level"] + "/" + history["unique_id"].astype(str))
+    train = train[["unique_id", "ds", "y"]]
+    frames = []
+    baselines = [m for m in models if m in BASELINE_MODELS]
+    if baselines:
+        frames.append(baseline_forecasts(train, spec, baselines))
+    if PROPHET in models:
+        from forecast_pipeline.ml.prophet_model import prophet_forecasts
+
+        frames.append(
+            prophet_forecasts(train, spec, regressors=_prophet_regressors(train, spec), country=spec.country)
+        )
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.merge(frame, on=["unique_id", "ds"], how="outer")
+    parts = out["unique_id"].str.split("/", n=1, expand=True)
+    return out.assign(level=parts[0], unique_id=parts[1])[["level", "unique_id", "ds", *models]]
+
+
+def _prophet_regressors(train: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
+    from forecast_pipeline.ml.calendar import calendar_frame
+
+    first = pd.Timestamp(train["ds"].min())
+    last = pd.Timestamp(train["ds"].max())
+    dates = pd.date_range(first, last + spec.offset * spec.horizon, freq=spec.freq)
+    frame = calendar_frame(dates, spec.freq, spec.country)
+    keep = [c for c in frame.columns if c == "ds" or c.startswith(_PROPHET_REGRESSORS)]
+    return frame[keep]

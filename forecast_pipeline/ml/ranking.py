@@ -37,6 +37,7 @@ def top_products(
     windows: Mapping[str, int] = DEFAULT_WINDOWS,
     flat_threshold: float = 0.05,
     freq: str = "W-MON",
+    window_totals: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Rank products within each category by predicted units over the first steps of the forecast.
 
@@ -44,10 +45,11 @@ def top_products(
     weeks), products are ranked by ``predicted_units`` = sum of ``yhat`` over forecast steps
     ``1..N`` (ties broken by product id), and the ``top_n`` best of each category are kept.
 
-    * ``lower_80``/``upper_80``: sums of the per-step ``lo_80``/``hi_80`` over the window. This
-      is a simplification: a sum of per-step quantiles is the window quantile only if the errors
-      of all steps are perfectly correlated, so for windows longer than one step the range is
-      wider (more conservative) than a calibrated 80 % window interval would be.
+    * ``lower_80``/``upper_80``: the 80 % interval of the window total, calibrated on backtest
+      window totals, from ``window_totals`` (``unique_id``, ``window``, ``lo_80``, ``hi_80``:
+      the product rows of :attr:`~forecast_pipeline.ml.engine.ForecastResult.windows`). Without
+      it, the sums of the per-step bounds, which assume perfectly correlated errors and are
+      wider than a calibrated window interval.
     * ``previous_units``: actual units over the ``N`` periods just before the product's first
       forecast date (periods missing from ``history`` count as 0).
     * ``change_pct``: ``predicted_units / previous_units - 1`` as a fraction (0.25 = +25 %),
@@ -66,6 +68,7 @@ def top_products(
         windows: time_period name -> number of forecast steps.
         flat_threshold: relative change below which the trend is ``"flat"``.
         freq: frequency of the series (steps are converted to dates with it).
+        window_totals: calibrated window-total intervals (see above).
 
     Returns:
         Columns :data:`RANKING_COLUMNS`, sorted by category, time_period (in ``windows``
@@ -99,6 +102,13 @@ def top_products(
             lower_80=("lo_80", "sum"),
             upper_80=("hi_80", "sum"),
         )
+        if window_totals is not None:
+            bounds = window_totals.loc[
+                window_totals["window"] == period, ["unique_id", "lo_80", "hi_80"]
+            ].rename(columns={"lo_80": "lower_80", "hi_80": "upper_80"})
+            summed = summed.drop(columns=["lower_80", "upper_80"]).merge(
+                bounds, on="unique_id", how="left"
+            )
         in_prev = (hist["ds"] < hist["start"]) & (hist["ds"] >= hist["start"] - offset * n_steps)
         previous = hist[in_prev].groupby("unique_id")["y"].sum()
         summed["previous_units"] = summed["unique_id"].map(previous).fillna(0.0)

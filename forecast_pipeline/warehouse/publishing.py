@@ -12,7 +12,7 @@ from forecast_pipeline.warehouse.frames import copy_frame
 
 PRODUCT_FORECAST_COLUMNS = [
     "run_id", "product_id", "category", "target_week", "step",
-    "units", "lower_80", "upper_80", "lower_95", "upper_95",
+    "units", "lower_80", "upper_80", "lower_95", "upper_95", "cold_start",
 ]  # fmt: skip
 TOP_PRODUCT_COLUMNS = [
     "run_id", "category", "time_period", "rank", "product_id", "product_name",
@@ -20,7 +20,8 @@ TOP_PRODUCT_COLUMNS = [
 ]  # fmt: skip
 BACKTEST_COLUMNS = [
     "partition_key", "model_name", "level", "cutoff",
-    "mae", "rmse", "wape", "mase", "bias", "mlflow_run_id",
+    "mae", "rmse", "wape", "mase", "bias", "r2",
+    "coverage_80", "width_80", "coverage_95", "width_95", "mlflow_run_id",
 ]  # fmt: skip
 
 

@@ -16,7 +16,7 @@ def load_daily_sales(conn: psycopg.Connection, before: date) -> pd.DataFrame:
         conn,
         """
         SELECT s.sale_date AS date, s.store_id, s.product_id, p.category,
-               s.units, s.unit_price::float8 AS unit_price
+               s.units, s.unit_price::float8 AS unit_price, s.on_promotion
         FROM warehouse.sales_history s
         JOIN warehouse.products p USING (product_id)
         WHERE s.sale_date < %s

@@ -1,0 +1,185 @@
+"""Global gradient-boosted models (LightGBM, XGBoost) across all product series, via mlforecast.
+
+One model of each kind learns from every product at once. Features (computed by mlforecast from
+the training data only, then recursively for each future step):
+
+* lags ``spec.lags`` of the target, including the seasonal lag;
+* rolling means of the lag-1 target over ``spec.rolling_windows`` and its rolling standard
+  deviation over the longest of them; the mean of the three values around last year's period
+  (``RollingMean(3)`` of lag ``season_length - 1``);
+* calendar attributes ``spec.date_features`` and the holiday and retail-event features of
+  :mod:`forecast_pipeline.ml.calendar` (known for future dates);
+* the product's category as a static code;
+* the exogenous features of :mod:`forecast_pipeline.ml.exogenous` (prices, promotions,
+  indicator changes) when given, with future values known at the origin.
+
+Each series is standardised with its own mean and standard deviation (``LocalStandardScaler``,
+fitted on the training data only) so that products of very different size share one model.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecast_pipeline.ml.exogenous import Exogenous, future_exogenous
+from forecast_pipeline.ml.spec import ForecastSpec
+
+__all__ = [
+    "GBM_MODELS",
+    "LIGHTGBM",
+    "XGBOOST",
+    "build_mlforecast",
+    "gbm_forecasts",
+    "gbm_regressor",
+    "mlf_future_dates",
+]
+
+LIGHTGBM = "lightgbm"
+XGBOOST = "xgboost"
+GBM_MODELS: tuple[str, ...] = (LIGHTGBM, XGBOOST)
+_CATEGORY_CODE = "category_code"
+
+
+def gbm_regressor(name: str, spec: ForecastSpec, params: Mapping[str, Any] | None = None) -> Any:
+    """The regressor ``name`` with ``params`` (default: the spec's), seeded and threaded by
+    ``spec``."""
+    if name == LIGHTGBM:
+        import lightgbm as lgb
+
+        merged = dict(spec.lgbm_params if params is None else params)
+        merged.update(random_state=spec.seed, n_jobs=spec.num_threads, verbosity=-1)
+        return lgb.LGBMRegressor(**merged)
+    if name == XGBOOST:
+        import xgboost as xgb
+
+        merged = dict(spec.xgb_params if params is None else params)
+        merged.update(random_state=spec.seed, n_jobs=spec.num_threads)
+        return xgb.XGBRegressor(**merged)
+    raise ValueError(f"unknown global model {name!r}; expected one of {list(GBM_MODELS)}")
+
+
+def build_mlforecast(
+    spec: ForecastSpec,
+    models: Sequence[str] = GBM_MODELS,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Any:
+    """An unfitted ``MLForecast`` with the features described in the module docstring.
+
+    Args:
+        spec: forecast configuration.
+        models: names among :data:`GBM_MODELS`.
+        params: optional hyper-parameters per model name (e.g. from tuning), replacing the
+            spec's defaults for that model.
+    """
+    from mlforecast import MLForecast
+    from mlforecast.lag_transforms import RollingMean, RollingStd
+    from mlforecast.target_transforms import LocalStandardScaler
+
+    from forecast_pipeline.ml.calendar import calendar_feature_functions
+
+    params = params or {}
+    lag_transforms: dict[int, list[Any]] = {
+        1: [RollingMean(window_size=w) for w in spec.rolling_windows]
+    }
+    if spec.rolling_windows:
+        lag_transforms[1].append(RollingStd(window_size=max(spec.rolling_windows)))
+    if spec.season_length > 1:
+        lag_transforms.setdefault(spec.season_length - 1, []).append(RollingMean(window_size=3))
+    return MLForecast(
+        models={name: gbm_regressor(name, spec, params.get(name)) for name in models},
+        freq=spec.freq,
+        lags=list(spec.lags),
+        lag_transforms=lag_transforms,
+        date_features=[
+            *spec.date_features,
+            *calendar_feature_functions(spec.freq, spec.country),
+        ],
+        target_transforms=[LocalStandardScaler()],
+        num_threads=spec.num_threads,
+    )
+
+
+def gbm_forecasts(
+    train: pd.DataFrame,
+    spec: ForecastSpec,
+    models: Sequence[str] = GBM_MODELS,
+    *,
+    categories: pd.DataFrame | None = None,
+    exog: Exogenous | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> pd.DataFrame:
+    """Fit the global ``models`` on ``train`` and forecast ``spec.horizon`` steps.
+
+    Only ``train`` (and the exogenous values known at its end) is seen: this is the single entry
+    point used by the backtest (data up to a cutoff) and the final forecast (all data).
+
+    Args:
+        train: long frame ``unique_id``, ``ds``, ``y`` without gaps, all series ending on the
+            same date.
+        spec: forecast configuration (``spec.max_train_steps`` limits the rows learnt from).
+        models: names among :data:`GBM_MODELS`.
+        categories: ``unique_id`` -> ``category``, used as a static feature.
+        exog: exogenous features (restricted to the training periods by the caller or not:
+            only periods up to the last training date are read).
+        params: hyper-parameters per model name, replacing the spec's.
+
+    Returns:
+        ``unique_id``, ``ds`` and one float column of raw (unclipped) forecasts per model,
+        sorted by ``unique_id``, ``ds``.
+    """
+    if not models:
+        raise ValueError("no global model requested")
+    last = pd.Timestamp(train["ds"].max())
+    origin = last + spec.offset
+    frame = train.loc[:, ["unique_id", "ds", "y"]].sort_values(["unique_id", "ds"])
+    if exog is not None and exog.columns:
+        exog = exog.restricted(origin)
+        frame = exog.training_frame(frame)
+    static: list[str] = []
+    if categories is not None:
+        codes = _category_codes(categories)
+        frame[_CATEGORY_CODE] = frame["unique_id"].map(codes).fillna(-1.0)
+        static = [_CATEGORY_CODE]
+    if spec.max_train_steps is not None:
+        keep = spec.max_train_steps + max(spec.lags) + max(spec.rolling_windows, default=0)
+        frame = frame[frame["ds"] > last - spec.offset * keep]
+    mlf = build_mlforecast(spec, models, params)
+    x_df = None
+    if exog is not None and exog.columns:
+        future = mlf_future_dates(frame, spec)
+        x_df = future_exogenous(exog, future, origin)
+    with warnings.catch_warnings():
+        # Series shorter than the largest lag give no training rows and forecast with missing
+        # lag features (the tree models handle NaN); mlforecast warns about both.
+        warnings.filterwarnings("ignore", message="The following series were dropped")
+        warnings.filterwarnings("ignore", message="Found null values")
+        mlf.fit(frame, static_features=static)
+        fcst = mlf.predict(h=spec.horizon, X_df=x_df)
+    for name in models:
+        fcst[name] = fcst[name].astype("float64")
+        if not np.isfinite(fcst[name]).all():
+            raise RuntimeError(f"{name} produced non-finite forecasts")
+    return fcst[["unique_id", "ds", *models]].sort_values(["unique_id", "ds"], ignore_index=True)
+
+
+def mlf_future_dates(train: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
+    """``unique_id``, ``ds`` of the ``spec.horizon`` periods after each series' last date."""
+    last = train.groupby("unique_id", sort=True)["ds"].max()
+    ids = np.repeat(last.index.to_numpy(), spec.horizon)
+    by_end = {
+        end: pd.date_range(end + spec.offset, periods=spec.horizon, freq=spec.freq).to_numpy()
+        for end in pd.DatetimeIndex(last.to_numpy()).unique()
+    }
+    ds = np.concatenate([by_end[pd.Timestamp(end)] for end in last.to_numpy()])
+    return pd.DataFrame({"unique_id": ids, "ds": ds})
+
+
+def _category_codes(categories: pd.DataFrame) -> pd.Series:
+    cats = categories.drop_duplicates("unique_id").set_index("unique_id")["category"]
+    codes = {name: float(i) for i, name in enumerate(sorted(cats.astype(str).unique()))}
+    return cats.astype(str).map(codes)
