@@ -118,7 +118,11 @@ def run_pipeline(
     forecast_job = defs.resolve_job_def("weekly_forecast_job")
     run_config = None
     if forecast_config or tuning_config:
-        configured = (["models", "backtest"], ["models", "ensemble"], ["forecasts", "product_forecasts"])
+        configured = (
+            ["models", "backtest"],
+            ["models", "ensemble"],
+            ["forecasts", "product_forecasts"],
+        )
         ops = {defs.get_assets_def(dg.AssetKey(key)).node_def.name for key in configured}
         forecast = dict(forecast_config or {})
         tuning_op = defs.get_assets_def(dg.AssetKey(["models", "tuned_params"])).node_def.name

@@ -48,7 +48,6 @@ import pandas as pd
 from statsforecast import StatsForecast
 from statsforecast.models import (
     MSTL,
-    TSB as TSBModel,
     AutoETS,
     HistoricAverage,
     Naive,
@@ -56,6 +55,7 @@ from statsforecast.models import (
     SeasonalNaive,
     WindowAverage,
 )
+from statsforecast.models import TSB as TSBModel
 
 from forecast_pipeline.ml.spec import ForecastSpec
 
@@ -168,13 +168,15 @@ def baseline_forecasts(
     if not np.isfinite(train["y"]).all():
         raise ValueError("train.y must be finite (no NaN or infinity)")
 
+    sizes = train.groupby("unique_id", observed=True, sort=False).size()
     fcst = _simple_forecasts(train, spec)
     moving_average = fcst[MOVING_AVERAGE].fillna(fcst[_HISTORIC])
     fcst[MOVING_AVERAGE] = moving_average
-    fcst[SEASONAL_NAIVE] = fcst[SEASONAL_NAIVE].fillna(fcst[_NAIVE])
+    short = fcst["unique_id"].isin(sizes.index[sizes < spec.season_length])
+    fcst[SEASONAL_NAIVE] = fcst[SEASONAL_NAIVE].mask(short).fillna(fcst[_NAIVE])
     fcst[TSB] = fcst[TSB].fillna(moving_average)
     if AUTO_ETS in models:
-        ets = _auto_ets_forecasts(train, spec, n_jobs)
+        ets = _auto_ets_forecasts(train, sizes, spec, n_jobs)
         failed = ets.loc[ets[AUTO_ETS].isna(), "unique_id"].unique()
         if len(failed):
             warnings.warn(
@@ -197,11 +199,11 @@ def _forecast(
 ) -> pd.DataFrame:
     sf = StatsForecast(models=models, freq=spec.freq, n_jobs=n_jobs, **kwargs)
     with warnings.catch_warnings():
-        # Short series: "Historical data (n) is shorter than season_length" (SeasonalNaive gives
-        # NaN, replaced by the naive forecast) and ETS variance estimates from too few residuals.
+        # Short series: "Historical data (n) is shorter than season_length" (their seasonal naive
+        # is replaced by the naive forecast) and the ETS residual variance of a model with as
+        # many parameters as points ("divide by zero", not used for point forecasts).
         warnings.filterwarnings("ignore", message="Historical data", category=UserWarning)
-        warnings.filterwarnings("ignore", message=".*divide", category=RuntimeWarning)
-        warnings.filterwarnings("ignore", message="invalid value", category=RuntimeWarning)
+        warnings.filterwarnings("ignore", message="divide by zero", category=RuntimeWarning)
         return sf.forecast(df=train, h=spec.horizon)
 
 
@@ -217,39 +219,39 @@ def _simple_forecasts(train: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
     return _forecast(train, spec, models)
 
 
-def _auto_ets_forecasts(train: pd.DataFrame, spec: ForecastSpec, n_jobs: int) -> pd.DataFrame:
-    """Auto ETS forecasts of the series with enough history; NaN where the fit failed."""
-    sizes = train.groupby("unique_id", observed=True, sort=False).size()
-    seasonal = spec.season_length >= 2
-    long_enough = sizes >= 2 * spec.season_length if seasonal else sizes < 0
-    groups = [
-        (
-            sizes.index[long_enough],
-            MSTL(
-                season_length=spec.season_length,
-                trend_forecaster=AutoETS(model="ZZN"),
-                stl_kwargs=stl_jumps(spec.season_length) if seasonal else None,
-                alias=AUTO_ETS,
-            ),
-        ),
-        (
-            sizes.index[~long_enough & (sizes >= MIN_ETS_OBSERVATIONS)],
-            AutoETS(model="ZZN", alias=AUTO_ETS),
-        ),
-    ]
+def _auto_ets_forecasts(
+    train: pd.DataFrame, sizes: pd.Series, spec: ForecastSpec, n_jobs: int
+) -> pd.DataFrame:
+    """Auto ETS forecasts of the series with enough history to fit it; NaN where a fit failed.
+
+    ``sizes`` is the number of points of each series of ``train``.
+    """
+    groups: list[tuple[pd.Index, Any]] = []
+    fittable = sizes >= MIN_ETS_OBSERVATIONS
+    if spec.season_length >= 2:
+        seasonal = sizes >= 2 * spec.season_length
+        mstl = MSTL(
+            season_length=spec.season_length,
+            trend_forecaster=AutoETS(model="ZZN"),
+            stl_kwargs=stl_jumps(spec.season_length),
+            alias=AUTO_ETS,
+        )
+        groups.append((sizes.index[seasonal], mstl))
+        fittable &= ~seasonal
+    groups.append((sizes.index[fittable], AutoETS(model="ZZN", alias=AUTO_ETS)))
     parts = [
         _forecast(
             train[train["unique_id"].isin(ids)],
             spec,
             [model],
             n_jobs=n_jobs,
-            fallback_model=NaNModel(alias=AUTO_ETS),
+            fallback_model=NaNModel(),
         )
         for ids, model in groups
         if len(ids)
     ]
     if not parts:
-        return pd.DataFrame({"unique_id": train["unique_id"].iloc[:0], "ds": [], AUTO_ETS: []})
+        return train.iloc[:0][_KEYS].assign(**{AUTO_ETS: np.nan})
     ets = pd.concat(parts, ignore_index=True)
     ets[AUTO_ETS] = ets[AUTO_ETS].astype("float64").where(np.isfinite(ets[AUTO_ETS]))
     return ets

@@ -209,8 +209,10 @@ def _middle_out(
         scaled = np.where(prod_sum > 0, value * target / prod_sum, target / count)
     products[ENSEMBLE] = scaled
     cat_total = cats.groupby(["cutoff", "ds"], as_index=False)[ENSEMBLE].sum()
-    totals = frame[frame["level"] == "total"].drop(columns=ENSEMBLE).merge(
-        cat_total, on=["cutoff", "ds"], how="left"
+    totals = (
+        frame[frame["level"] == "total"]
+        .drop(columns=ENSEMBLE)
+        .merge(cat_total, on=["cutoff", "ds"], how="left")
     )
     return pd.concat(
         [products.drop(columns="category"), cats.drop(columns="v"), totals], ignore_index=True
@@ -236,9 +238,11 @@ def _cold_start(
         recent = attach_categories(known[known["unique_id"].isin(young)], categories)
         recent = recent.merge(category_hist, on=["category", "ds"], how="left")
         sums = recent.groupby(["unique_id", "category"], as_index=False)[["y", "category_y"]].sum()
-        n_products = attach_categories(
-            pd.DataFrame({"unique_id": length.index}), categories
-        ).groupby("category")["unique_id"].size()
+        n_products = (
+            attach_categories(pd.DataFrame({"unique_id": length.index}), categories)
+            .groupby("category")["unique_id"]
+            .size()
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(
                 sums["category_y"] > 0,
@@ -260,7 +264,9 @@ def _cold_start(
     return frame
 
 
-def fit_ensemble(result: BacktestResult, spec: ForecastSpec, categories: pd.DataFrame) -> EnsembleModel:
+def fit_ensemble(
+    result: BacktestResult, spec: ForecastSpec, categories: pd.DataFrame
+) -> EnsembleModel:
     """Weights, reconciliation variances and interval calibration from a backtest."""
     preds = result.predictions
     weights = fit_level_weights(preds, result.models, seed=spec.seed)
@@ -358,12 +364,14 @@ def forecast(
         return col.map(order) if col.name == "level" else col
 
     steps = steps.sort_values(["level", "unique_id", "ds"], key=by_level, ignore_index=True)
-    windows = windows.sort_values(["level", "unique_id", "n_steps"], key=by_level, ignore_index=True)
-    base = base.drop(columns=["cutoff", "step"])
-    return ForecastResult(
-        steps=steps[FORECAST_COLUMNS], windows=windows[WINDOW_COLUMNS], base=base
+    windows = windows.sort_values(
+        ["level", "unique_id", "n_steps"], key=by_level, ignore_index=True
     )
+    base = base.drop(columns=["cutoff", "step"])
+    return ForecastResult(steps=steps[FORECAST_COLUMNS], windows=windows[WINDOW_COLUMNS], base=base)
 
 
 def _models(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c not in ("level", "unique_id", "ds", "cutoff", "step", "y")]
+    return [
+        c for c in frame.columns if c not in ("level", "unique_id", "ds", "cutoff", "step", "y")
+    ]

@@ -133,7 +133,9 @@ def period_prices(daily: pd.DataFrame, series: pd.DataFrame, freq: str) -> pd.Da
         weighted = agg["revenue_w"] / agg["units_w"]
         plain = agg["price_sum"] / agg["n_priced"]
     agg["price"] = weighted.where(agg["units_w"] > 0, plain)
-    agg = agg.rename(columns={"product_id": "unique_id"})[["unique_id", "ds", "price", "promo_share"]]
+    agg = agg.rename(columns={"product_id": "unique_id"})[
+        ["unique_id", "ds", "price", "promo_share"]
+    ]
     out = series.loc[:, ["unique_id", "ds"]].merge(agg, on=["unique_id", "ds"], how="left")
     out = out.sort_values(["unique_id", "ds"], ignore_index=True)
     out["price"] = out.groupby("unique_id")["price"].ffill()

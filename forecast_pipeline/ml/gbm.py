@@ -8,7 +8,8 @@ the training data only, then recursively for each future step):
   deviation over the longest of them; the mean of the three values around last year's period
   (``RollingMean(3)`` of lag ``season_length - 1``);
 * calendar attributes ``spec.date_features`` and the holiday and retail-event features of
-  :mod:`forecast_pipeline.ml.calendar` (known for future dates);
+  :mod:`forecast_pipeline.ml.calendar` selected by ``spec.calendar_features`` (known for
+  future dates);
 * the product's category as a static code;
 * the exogenous features of :mod:`forecast_pipeline.ml.exogenous` (prices, promotions,
   indicator changes) when given, with future values known at the origin.
@@ -82,6 +83,11 @@ def build_mlforecast(
 
     from forecast_pipeline.ml.calendar import calendar_feature_functions
 
+    calendar = [
+        f
+        for f in calendar_feature_functions(spec.freq, spec.country)
+        if spec.calendar_features is None or f.__name__ in spec.calendar_features
+    ]
     params = params or {}
     lag_transforms: dict[int, list[Any]] = {
         1: [RollingMean(window_size=w) for w in spec.rolling_windows]
@@ -97,7 +103,7 @@ def build_mlforecast(
         lag_transforms=lag_transforms,
         date_features=[
             *spec.date_features,
-            *calendar_feature_functions(spec.freq, spec.country),
+            *calendar,
         ],
         target_transforms=[LocalStandardScaler()],
         num_threads=spec.num_threads,

@@ -68,9 +68,7 @@ def check_models(spec: ForecastSpec) -> None:
         raise ValueError(f"unknown product models {bad}; expected among {list(PRODUCT_MODELS)}")
     bad = [m for m in spec.aggregate_models if m not in AGGREGATE_MODELS]
     if bad:
-        raise ValueError(
-            f"unknown aggregate models {bad}; expected among {list(AGGREGATE_MODELS)}"
-        )
+        raise ValueError(f"unknown aggregate models {bad}; expected among {list(AGGREGATE_MODELS)}")
 
 
 def base_forecasts(train: pd.DataFrame, spec: ForecastSpec, inputs: ModelInputs) -> pd.DataFrame:
@@ -95,7 +93,9 @@ def base_forecasts(train: pd.DataFrame, spec: ForecastSpec, inputs: ModelInputs)
     if direct_models:
         history = aggregate_levels(train, inputs.categories, ["y"])
         direct = _aggregate_forecasts(history[history["level"] != "product"], spec, direct_models)
-        levels = levels.merge(direct, on=["level", "unique_id", "ds"], how="left", suffixes=("_bu", ""))
+        levels = levels.merge(
+            direct, on=["level", "unique_id", "ds"], how="left", suffixes=("_bu", "")
+        )
         for model in direct_models:
             bottom_up = f"{model}_bu"
             if bottom_up in levels:
@@ -110,7 +110,9 @@ def base_forecasts(train: pd.DataFrame, spec: ForecastSpec, inputs: ModelInputs)
     )
 
 
-def _product_forecasts(train: pd.DataFrame, spec: ForecastSpec, inputs: ModelInputs) -> pd.DataFrame:
+def _product_forecasts(
+    train: pd.DataFrame, spec: ForecastSpec, inputs: ModelInputs
+) -> pd.DataFrame:
     baselines = [m for m in spec.product_models if m in BASELINE_MODELS]
     gbms = [m for m in spec.product_models if m in GBM_MODELS]
     frames = []
@@ -133,7 +135,9 @@ def _product_forecasts(train: pd.DataFrame, spec: ForecastSpec, inputs: ModelInp
     return out
 
 
-def _aggregate_forecasts(history: pd.DataFrame, spec: ForecastSpec, models: list[str]) -> pd.DataFrame:
+def _aggregate_forecasts(
+    history: pd.DataFrame, spec: ForecastSpec, models: list[str]
+) -> pd.DataFrame:
     """Direct forecasts of the category and total series (ids prefixed by level while fitting,
     so that a category named like the total cannot collide)."""
     train = history.assign(unique_id=history["level"] + "/" + history["unique_id"].astype(str))
@@ -146,7 +150,9 @@ def _aggregate_forecasts(history: pd.DataFrame, spec: ForecastSpec, models: list
         from forecast_pipeline.ml.prophet_model import prophet_forecasts
 
         frames.append(
-            prophet_forecasts(train, spec, regressors=_prophet_regressors(train, spec), country=spec.country)
+            prophet_forecasts(
+                train, spec, regressors=_prophet_regressors(train, spec), country=spec.country
+            )
         )
     out = frames[0]
     for frame in frames[1:]:

@@ -70,6 +70,8 @@ class ForecastSpec:
             override any ``random_state``/``n_jobs`` given here; ``verbosity`` is always -1.
         xgb_params: the complete XGBoost hyper-parameters (default :func:`default_xgb_params`).
         country: ISO country code of the public holidays used as calendar features.
+        calendar_features: the holiday and retail-event features of
+            :mod:`forecast_pipeline.ml.calendar` given to the global models (``None``: all).
         product_models: models fitted on every product series (see
             :mod:`forecast_pipeline.ml.models` for the names).
         aggregate_models: models fitted directly on the category and total series; at those
@@ -100,6 +102,7 @@ class ForecastSpec:
     lgbm_params: Mapping[str, Any] = field(default_factory=default_lgbm_params, hash=False)
     xgb_params: Mapping[str, Any] = field(default_factory=default_xgb_params, hash=False)
     country: str = "US"
+    calendar_features: tuple[str, ...] | None = None
     product_models: tuple[str, ...] = (
         "seasonal_naive",
         "moving_average",
@@ -125,6 +128,8 @@ class ForecastSpec:
         object.__setattr__(self, "lgbm_params", dict(self.lgbm_params))
         object.__setattr__(self, "xgb_params", dict(self.xgb_params))
         object.__setattr__(self, "product_models", tuple(self.product_models))
+        if self.calendar_features is not None:
+            object.__setattr__(self, "calendar_features", tuple(self.calendar_features))
         object.__setattr__(self, "aggregate_models", tuple(self.aggregate_models))
         pd.tseries.frequencies.to_offset(self.freq)  # raises on an unknown alias
         for name in (
@@ -152,7 +157,9 @@ class ForecastSpec:
         windows = {k: int(v) for k, v in self.interval_windows.items() if v <= self.horizon}
         object.__setattr__(self, "interval_windows", windows)
         if self.max_train_steps is not None and self.max_train_steps < 1:
-            raise ValueError(f"ForecastSpec.max_train_steps must be >= 1, got {self.max_train_steps}")
+            raise ValueError(
+                f"ForecastSpec.max_train_steps must be >= 1, got {self.max_train_steps}"
+            )
 
     @classmethod
     def daily(cls, **overrides: Any) -> ForecastSpec:
@@ -171,6 +178,15 @@ class ForecastSpec:
             # are each seen once and the model overfits them (measured on synthetic data).
             "date_features": ("dayofweek",),
             "cold_start_steps": 28,
+            # The holiday count and event-day flags only: distances to yearly events, like
+            # week-of-year, are seen once in a year of daily history and get overfit.
+            "calendar_features": (
+                "holiday_days",
+                "in_period_black_friday",
+                "in_period_cyber_monday",
+                "in_period_christmas",
+                "in_period_easter",
+            ),
             "interval_windows": {"day": 1, "week": 7, "month": 28},
         }
         params.update(overrides)

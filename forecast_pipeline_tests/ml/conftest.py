@@ -5,13 +5,19 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from forecast_pipeline.ml import BacktestResult, ForecastSpec, backtest
+from forecast_pipeline import ml
 from forecast_pipeline_tests.ml.synthetic import categories_for, make_weekly
+
+COLD_PRODUCT = "new"
 
 
 @pytest.fixture(scope="session")
 def weekly() -> pd.DataFrame:
-    return make_weekly()
+    """30 seasonal products over 170 weeks plus one launched 5 weeks before the end."""
+    series = make_weekly()
+    last_weeks = series["ds"].drop_duplicates().sort_values().iloc[-5:]
+    launch = pd.DataFrame({"unique_id": COLD_PRODUCT, "ds": last_weeks, "y": [5.0, 6, 7, 8, 9]})
+    return pd.concat([series, launch], ignore_index=True)
 
 
 @pytest.fixture(scope="session")
@@ -20,15 +26,44 @@ def categories(weekly: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def spec() -> ForecastSpec:
-    # Default weekly spec, single-threaded: LightGBM gives identical results with any thread
-    # count (deterministic=True, see test_models.py) and on these small frames extra OpenMP
-    # threads only slow the suite down when the machine is busy.
-    return ForecastSpec(num_threads=1)
+def spec() -> ml.ForecastSpec:
+    # Default weekly spec, single-threaded: the GBMs give identical results with any thread
+    # count (deterministic=True) and on these small frames extra OpenMP threads only slow the
+    # suite down when the machine is busy.
+    return ml.ForecastSpec(num_threads=1)
+
+
+@pytest.fixture(scope="session")
+def inputs(categories: pd.DataFrame) -> ml.ModelInputs:
+    return ml.ModelInputs(categories=categories)
 
 
 @pytest.fixture(scope="session")
 def backtest_result(
-    weekly: pd.DataFrame, spec: ForecastSpec, categories: pd.DataFrame
-) -> BacktestResult:
-    return backtest(weekly, spec, categories)
+    weekly: pd.DataFrame, spec: ml.ForecastSpec, inputs: ml.ModelInputs
+) -> ml.BacktestResult:
+    return ml.backtest(weekly, spec, inputs)
+
+
+@pytest.fixture(scope="session")
+def evaluation(
+    backtest_result: ml.BacktestResult, spec: ml.ForecastSpec, categories: pd.DataFrame
+) -> ml.Evaluation:
+    return ml.evaluate(backtest_result, spec, categories)
+
+
+@pytest.fixture(scope="session")
+def ensemble_model(
+    backtest_result: ml.BacktestResult, spec: ml.ForecastSpec, categories: pd.DataFrame
+) -> ml.EnsembleModel:
+    return ml.fit_ensemble(backtest_result, spec, categories)
+
+
+@pytest.fixture(scope="session")
+def forecast_result(
+    weekly: pd.DataFrame,
+    spec: ml.ForecastSpec,
+    inputs: ml.ModelInputs,
+    ensemble_model: ml.EnsembleModel,
+) -> ml.ForecastResult:
+    return ml.forecast(weekly, spec, inputs, ensemble_model)

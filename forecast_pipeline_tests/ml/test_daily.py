@@ -4,16 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast_pipeline.ml import (
-    BASELINE,
-    GLOBAL_GBM,
-    ForecastSpec,
-    backtest,
-    daily_series,
-    fit_forecast,
-    interval_coverage,
-    top_products,
-)
+from forecast_pipeline import ml
+from forecast_pipeline.ml import ForecastSpec, daily_series, top_products
 from forecast_pipeline_tests.ml.synthetic import categories_for, make_daily_sales
 
 
@@ -32,18 +24,24 @@ def test_daily_spec_end_to_end() -> None:
     assert series["y"].sum() == pytest.approx(expected_units)
     categories = categories_for(series)
 
-    result = backtest(series, spec, categories)
+    inputs = ml.ModelInputs(categories=categories)
+    result = ml.backtest(series, spec, inputs)
     last = series["ds"].max()
     assert result.cutoffs == [last - pd.Timedelta(days=28 + 7 * k) for k in (2, 1, 0)]
-    assert (result.predictions.groupby(["unique_id", "cutoff"]).size() == 28).all()
-    board = result.leaderboard("product").set_index("model")
+    product = result.predictions[result.predictions["level"] == "product"]
+    assert (product.groupby(["unique_id", "cutoff"]).size() == 28).all()
+    evaluation = ml.evaluate(result, spec, categories)
+    board = evaluation.leaderboard("product").set_index("model")
     assert np.isfinite(board["wape"]).all()
     assert (board["wape"] > 0).all()
     # weekday pattern + Poisson noise: the pooled model beats "same day last week"
-    assert board.loc[GLOBAL_GBM, "wape"] < board.loc[BASELINE, "wape"]
+    assert board.loc["lightgbm", "wape"] < board.loc["seasonal_naive", "wape"]
+    assert board.loc[ml.ENSEMBLE, "wape"] <= board["wape"].min() + 0.01
+    assert 0.6 <= board.loc[ml.ENSEMBLE, "coverage_80"] <= board.loc[ml.ENSEMBLE, "coverage_95"]
 
-    model = result.best_model()
-    fcst = fit_forecast(series, spec, model, result)
+    model = ml.fit_ensemble(result, spec, categories)
+    forecast = ml.forecast(series, spec, inputs, model)
+    fcst = forecast.level("product")
     assert (fcst.groupby("unique_id").size() == spec.horizon).all()
     first = fcst[fcst["unique_id"] == "d00"]
     expected_days = pd.date_range(last + pd.Timedelta(days=1), periods=28, freq="D")
@@ -51,9 +49,7 @@ def test_daily_spec_end_to_end() -> None:
     assert (fcst["lo_95"] <= fcst["lo_80"]).all() and (fcst["lo_80"] <= fcst["yhat"]).all()
     assert (fcst["yhat"] <= fcst["hi_80"]).all() and (fcst["hi_80"] <= fcst["hi_95"]).all()
     assert (fcst["lo_95"] >= 0).all()
-
-    coverage = interval_coverage(result, model)
-    assert 0.5 <= coverage["coverage_80"] <= coverage["coverage_95"] <= 1.0
+    assert set(forecast.windows["window"]) == {"day", "week", "month"}
 
     ranking = top_products(
         fcst, series, categories, top_n=2, windows={"week": 7, "month": 28}, freq="D"

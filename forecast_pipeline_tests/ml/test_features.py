@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from forecast_pipeline.ml import Exogenous, ForecastSpec, indicator_yoy, period_prices
-from forecast_pipeline.ml.gbm import LIGHTGBM, XGBOOST, build_mlforecast, gbm_forecasts
 from forecast_pipeline.ml.frames import weekly_series
+from forecast_pipeline.ml.gbm import LIGHTGBM, XGBOOST, build_mlforecast, gbm_forecasts
 from forecast_pipeline_tests.ml.synthetic import categories_for
 
 START = pd.Timestamp("2022-01-03")
@@ -53,7 +53,9 @@ def _observations() -> pd.DataFrame:
 
 
 def _exogenous(daily: pd.DataFrame, observations: pd.DataFrame, series: pd.DataFrame) -> Exogenous:
-    dates = pd.date_range(series["ds"].min(), series["ds"].max() + pd.Timedelta(weeks=1), freq="W-MON")
+    dates = pd.date_range(
+        series["ds"].min(), series["ds"].max() + pd.Timedelta(weeks=1), freq="W-MON"
+    )
     return Exogenous(
         per_series=period_prices(daily, series, "W-MON"),
         shared=indicator_yoy(observations, dates, pd.DateOffset(weeks=52)),
@@ -102,9 +104,9 @@ def test_indicator_change_uses_only_published_values() -> None:
     yoy = indicator_yoy(observations, dates, pd.DateOffset(weeks=52)).set_index("ds")
     # On 2023-01-02 the latest published month is November 2022 (published 2022-12-14):
     # value 70 + 23 = 93; 52 weeks earlier (2022-01-03) November 2021 (value 81) was the latest.
-    assert yoy.loc["2023-01-02", "ind_umcsent_yoy"] == pytest.approx(93 / 81 - 1)
+    assert yoy.loc["2023-01-02", "ind_UMCSENT_yoy"] == pytest.approx(93 / 81 - 1)
     # December 2022 is published on 2023-01-14: visible from 2023-01-16 on, not before.
-    assert yoy.loc["2023-01-16", "ind_umcsent_yoy"] == pytest.approx(94 / 82 - 1)
+    assert yoy.loc["2023-01-16", "ind_UMCSENT_yoy"] == pytest.approx(94 / 82 - 1)
 
 
 def test_features_and_forecasts_do_not_see_past_the_cutoff() -> None:
@@ -127,7 +129,7 @@ def test_features_and_forecasts_do_not_see_past_the_cutoff() -> None:
     (series, features, fcst), (altered_series, altered_features, altered_fcst) = runs
     # the perturbation is real: the data after the cutoff differs
     assert not series["y"].equals(altered_series["y"])
-    assert set(features.columns) >= {"price", "relative_price", "promo_share", "ind_umcsent_yoy"}
+    assert set(features.columns) >= {"price", "relative_price", "promo_share", "ind_UMCSENT_yoy"}
     pd.testing.assert_frame_equal(features, altered_features)
     pd.testing.assert_frame_equal(fcst, altered_fcst)
 

@@ -270,7 +270,9 @@ def backtest(
     result = ml.backtest(series, spec, inputs)
     uri = lake.write_parquet(_model_key(partition, "backtest_predictions"), result.predictions)
     lake.write_parquet(_model_key(partition, "history"), result.history)
-    metrics = score_predictions(result.predictions, result.history, result.models, spec.season_length)
+    metrics = score_predictions(
+        result.predictions, result.history, result.models, spec.season_length
+    )
     overall = metrics[metrics["cutoff"].isna()].drop(columns="cutoff")
     return dg.MaterializeResult(
         metadata={
@@ -347,17 +349,16 @@ def ensemble(
     with warehouse.connect() as conn:
         publishing.replace_backtest_metrics(conn, partition, evaluation.metrics, run_id)
     board = {level: evaluation.leaderboard(level) for level in ml.LEVELS}
-    ens = {
-        level: frame[frame["model"] == ml.ENSEMBLE].iloc[0] for level, frame in board.items()
-    }
+    ens = {level: frame[frame["model"] == ml.ENSEMBLE].iloc[0] for level, frame in board.items()}
     return dg.MaterializeResult(
         metadata={
             "mlflow_run_id": run_id,
             "weights": dg.MetadataValue.md(model.weights.to_markdown(index=False, floatfmt=".3f")),
             **{
                 f"leaderboard_{level}": dg.MetadataValue.md(
-                    frame[["model", "wape", "mase", "bias", "r2", "coverage_80", "coverage_95"]]
-                    .to_markdown(index=False, floatfmt=".4f")
+                    frame[
+                        ["model", "wape", "mase", "bias", "r2", "coverage_80", "coverage_95"]
+                    ].to_markdown(index=False, floatfmt=".4f")
                 )
                 for level, frame in board.items()
             },
@@ -475,9 +476,7 @@ def published_forecasts(
         tracking.log_published_forecast(run_id_mlflow, ml.ENSEMBLE, products_fcst)
     history = lake.read_parquet(_model_key(partition, "history"))
     categories_hist = history[history["level"] == "category"]
-    largest = (
-        categories_hist.groupby("unique_id")["y"].sum().nlargest(3).index.astype(str).tolist()
-    )
+    largest = categories_hist.groupby("unique_id")["y"].sum().nlargest(3).index.astype(str).tolist()
     yield dg.MaterializeResult(
         asset_key=["forecasts", "product_forecasts"],
         metadata={
@@ -547,8 +546,7 @@ weekly_forecast_job = dg.define_asset_job(
     ),
     partitions_def=weekly,
     description=(
-        "Features, tuning, backtest, ensemble, fit and publication for one weekly forecast "
-        "origin."
+        "Features, tuning, backtest, ensemble, fit and publication for one weekly forecast origin."
     ),
 )
 weekly_forecast_schedule = dg.build_schedule_from_partitioned_job(
