@@ -48,6 +48,10 @@ class DemoReport:
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
+# A lighter search than the weekly default (20 trials) so that the demo stays around a minute.
+DEMO_TUNING = {"n_trials": 8, "timeout_seconds": 90.0}
+
+
 def run_demo(
     settings: PlatformSettings, sample: SampleConfig, log_level: str = "WARNING"
 ) -> DemoReport:
@@ -79,7 +83,13 @@ def run_demo(
 
     with dg.DagsterInstance.get() as instance:
         new_uploads, week = run_pipeline(
-            defs, instance, landing, last_sale_date, timer, log_level=log_level
+            defs,
+            instance,
+            landing,
+            last_sale_date,
+            timer,
+            log_level=log_level,
+            tuning_config=DEMO_TUNING,
         )
     with psycopg.connect(warehouse_url) as conn:
         return DemoReport(

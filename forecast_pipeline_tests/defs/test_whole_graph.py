@@ -26,6 +26,7 @@ pytestmark = pytest.mark.slow
 
 SAMPLE = SampleConfig(seed=3, n_categories=3, n_products=18, n_stores=1)
 FORECAST_RUN_CONFIG = {"backtest_windows": 2, "top_n": 3}
+TUNING_RUN_CONFIG = {"n_trials": 2, "max_series": 10}
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +59,22 @@ def published(tmp_path_factory: pytest.TempPathFactory, make_database, mlflow_tr
 
         with dg.DagsterInstance.ephemeral() as instance:
             first_uploads, week = run_pipeline(
-                defs, instance, landing, last_sale, forecast_config=FORECAST_RUN_CONFIG
+                defs,
+                instance,
+                landing,
+                last_sale,
+                forecast_config=FORECAST_RUN_CONFIG,
+                tuning_config=TUNING_RUN_CONFIG,
             )
             with psycopg.connect(warehouse_url) as conn:
                 first_counts = table_row_counts(conn)
             second_uploads, second_week = run_pipeline(
-                defs, instance, landing, last_sale, forecast_config=FORECAST_RUN_CONFIG
+                defs,
+                instance,
+                landing,
+                last_sale,
+                forecast_config=FORECAST_RUN_CONFIG,
+                tuning_config=TUNING_RUN_CONFIG,
             )
             with psycopg.connect(warehouse_url) as conn:
                 second_counts = table_row_counts(conn)
@@ -108,25 +119,38 @@ def test_top_products_view_has_every_category_and_period(published) -> None:
     assert all(r[2] == 3 and r[3] == 1 and r[4] == 3 and r[5] for r in rows)
 
 
-def test_backtest_figures_for_both_models(published) -> None:
+def test_backtest_figures_for_every_model_and_the_ensemble(published) -> None:
     with psycopg.connect(published["warehouse_url"]) as conn:
         rows = conn.execute(
-            "SELECT model_name, level, wape FROM analytics.backtest_leaderboard "
-            "WHERE forecast_week = %s",
+            "SELECT model_name, level, wape, coverage_80, coverage_95 "
+            "FROM analytics.backtest_leaderboard WHERE forecast_week = %s",
             (published["week"],),
         ).fetchall()
         run = conn.execute(
             "SELECT model_name, mlflow_run_id FROM analytics.latest_forecast_run"
         ).fetchone()
+        cold = conn.execute(
+            "SELECT count(*) FILTER (WHERE cold_start), count(*) FROM forecasts.product_forecasts"
+        ).fetchone()
     models = {r[0] for r in rows}
-    assert models == {"seasonal_naive", "lightgbm"}
+    assert models == {
+        "seasonal_naive", "moving_average", "tsb", "lightgbm", "xgboost", "auto_ets", "prophet",
+        "ensemble",
+    }  # fmt: skip
     assert {r[1] for r in rows} == {"product", "category", "total"}
     assert all(0 < r[2] < 5 for r in rows)
-    assert run is not None and run[0] in models
+    ensemble = [r for r in rows if r[0] == "ensemble"]
+    assert len(ensemble) == 3
+    assert all(0 < r[3] <= r[4] <= 1 for r in ensemble)
+    assert all(r[3] is None for r in rows if r[0] != "ensemble")
+    assert cold is not None and cold[1] > 0
+    assert run is not None and run[0] == "ensemble"
     mlflow.set_tracking_uri(published["mlflow_tracking_uri"])
     logged = mlflow.get_run(run[1])
     assert logged.data.tags["dagster.partition"] == published["week"]
-    assert "lightgbm.product.wape" in logged.data.metrics
+    assert "ensemble.product.wape" in logged.data.metrics
+    weights = {k: v for k, v in logged.data.metrics.items() if k.startswith("weight.product.")}
+    assert sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
 
 
 def test_second_run_duplicates_nothing(published) -> None:
@@ -145,7 +169,7 @@ def test_lake_holds_raw_copies_and_exports(published) -> None:
     assert list((lake / "forecasts").rglob("top_products.parquet"))
 
 
-def test_features_hold_the_indicators_known_at_the_origin(published) -> None:
+def test_features_hold_the_indicator_changes_known_at_the_origin(published) -> None:
     week = published["week"]
     features = pd.read_parquet(
         published["root"]
@@ -154,20 +178,22 @@ def test_features_hold_the_indicators_known_at_the_origin(published) -> None:
         / "weekly_sales"
         / f"week={week}"
         / "indicators.parquet"
+    ).set_index("ds")
+    origin = pd.Timestamp(week) + pd.Timedelta(days=7)
+    year_before = origin - pd.Timedelta(weeks=52)
+    query = (
+        "SELECT DISTINCT ON (series_id) series_id, value FROM warehouse.indicator_observations "
+        "WHERE published_date <= %s AND value IS NOT NULL "
+        "ORDER BY series_id, observation_date DESC, published_date DESC"
     )
-    origin = features["origin"].iloc[0]
-    assert origin == pd.Timestamp(week) + pd.Timedelta(days=7)
     with psycopg.connect(published["warehouse_url"]) as conn:
-        expected = conn.execute(
-            "SELECT DISTINCT ON (series_id) series_id, value FROM warehouse.indicator_observations "
-            "WHERE published_date <= %s AND value IS NOT NULL "
-            "ORDER BY series_id, observation_date DESC, published_date DESC",
-            (origin.date(),),
-        ).fetchall()
-    assert len(expected) == 8
-    for series_id, value in expected:
-        column = "ind_" + "".join(c if c.isalnum() else "_" for c in series_id)
-        assert features[column].iloc[0] == pytest.approx(value), series_id
+        now = dict(conn.execute(query, (origin.date(),)).fetchall())
+        then = dict(conn.execute(query, (year_before.date(),)).fetchall())
+    assert len(now) == 8
+    for series_id, value in now.items():
+        column = "ind_" + "".join(c if c.isalnum() else "_" for c in series_id) + "_yoy"
+        expected = value / then[series_id] - 1
+        assert features.loc[origin, column] == pytest.approx(expected), series_id
 
 
 def test_api_serves_the_view_with_the_read_only_role(published) -> None:
