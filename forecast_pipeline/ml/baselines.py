@@ -14,15 +14,17 @@ column named by its constant. Forecasts are raw (not clipped at zero).
   with ``model="ZZN"`` (additive or multiplicative error; no, additive or damped trend; chosen
   by AICc) forecasts the rest, and the last season of the seasonal component is repeated on
   top. The STL smoothers are evaluated every few points (the default jumps of R's ``stl``,
-  :func:`stl_jumps`), which makes the fit about three times faster with the same accuracy.
-  Why not ``AutoETS(season_length=52)`` directly: statsforecast does fit seasonal ETS with
-  a period of 52 (R's ``ets`` refuses periods above 24; statsforecast only skips its interval
-  simulation), but the 51 extra initial seasonal states make AICc reject every seasonal model
-  on three years of weekly data, so the yearly pattern is silently dropped; it is also about
-  ten times slower than the MSTL variant. Series with fewer than two seasons of history (or a
-  ``season_length`` of 1) get ``AutoETS(model="ZZN")`` on the raw series, without seasonality;
-  series with fewer than :data:`MIN_ETS_OBSERVATIONS` points, which ETS cannot fit, get the
-  moving average.
+  :func:`stl_jumps`): the decomposition is about three times faster, the forecasts as accurate.
+  Why not ``AutoETS(season_length=52)``: statsforecast does fit seasonal ETS with a period of
+  52 (R's ``ets`` refuses periods above 24; statsforecast only skips its interval simulation),
+  but the 51 extra initial seasonal states make AICc reject every seasonal model on three
+  years of weekly data, so the yearly pattern is silently dropped, and it is about 13 times
+  slower. Measured on the weekly Superstore quantities (52 weeks ahead, WAPE averaged over
+  three cutoffs, categories / sub-categories): this model 0.299 / 0.545, ``AutoETS`` with
+  period 52 0.521 / 0.587, non-seasonal ``AutoETS`` 0.644 / 0.587, seasonal naive 0.362 /
+  0.610. Series with fewer than two seasons of history (or a ``season_length`` of 1) get
+  ``AutoETS(model="ZZN")`` on the raw series, without seasonality; series with fewer than
+  :data:`MIN_ETS_OBSERVATIONS` points, which ETS cannot fit, get the moving average.
 * :data:`TSB` - Teunter-Syntetos-Babai for intermittent demand: simple exponential smoothing
   of the non-zero demand sizes (``alpha_d`` = :data:`TSB_ALPHA_DEMAND`) times simple
   exponential smoothing of the probability of a non-zero value, updated every period
