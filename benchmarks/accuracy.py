@@ -58,10 +58,10 @@ import numpy as np
 import pandas as pd
 
 from forecast_pipeline import ml
-from forecast_pipeline.ml.prophet_model import MIN_YEARLY_SPAN
 from forecast_pipeline.ml.engine import ensemble_predictions
 from forecast_pipeline.ml.intervals import add_intervals, calibrate, level_scales
 from forecast_pipeline.ml.metrics import cutoff_scales
+from forecast_pipeline.ml.prophet_model import MIN_YEARLY_SPAN
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/retail/superstore_orders.csv"
 HORIZON = 52
