@@ -8,7 +8,8 @@ each series' interval width is proportional to its own typical error.
 Per-period intervals. The score of a backtest point is ``|y - yhat| / scale``. Scores are
 pooled by level and by horizon bucket (:func:`horizon_buckets`: the first step, then ever
 longer ranges of steps), across series and backtest windows: buckets rather than single steps
-keep enough scores per quantile at the category and total levels, which have few series. The
+keep enough scores per quantile at the category and total levels, which have few series
+(buckets with fewer than :data:`MIN_BUCKET_SCORES` scores are merged with the next one). The
 conformal quantile of level ``a`` is the ``ceil((n + 1) a)``-th smallest of the ``n`` scores
 (the largest one if there are too few); quantiles are made non-decreasing along the horizon
 and across levels (95 % at least as wide as 80 %). Interval: ``yhat -/+ q * scale``, clipped
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 INTERVAL_LEVELS: tuple[int, ...] = INTERVAL_PERCENTS
+MIN_BUCKET_SCORES = 100
 
 
 def interval_columns(levels: Sequence[int] = INTERVAL_LEVELS) -> list[str]:
@@ -158,11 +160,13 @@ def calibrate(
     preds["bucket"] = buckets[np.minimum(preds["step"].to_numpy(), horizon) - 1]
     step_rows = []
     for level, part in preds.groupby("level", sort=False):
+        merged = _merge_small_buckets(part["bucket"], MIN_BUCKET_SCORES)
         quant = {
-            f"q_{p}": part.groupby("bucket")["score"].agg(_conformal_quantile, level=p)
+            f"q_{p}": part.groupby(merged)["score"].agg(_conformal_quantile, level=p)
             for p in sorted(levels)
         }
-        table = pd.DataFrame(quant).reindex(range(int(buckets.max()) + 1)).ffill().bfill()
+        # a group is labelled by its last bucket: the buckets before it take its quantile
+        table = pd.DataFrame(quant).reindex(range(int(buckets.max()) + 1)).bfill().ffill()
         table = table.cummax(axis=0).cummax(axis=1)
         per_step = table.loc[buckets].reset_index(drop=True)
         per_step.insert(0, "step", np.arange(1, horizon + 1))
@@ -185,6 +189,27 @@ def calibrate(
         steps=steps[["level", "step", *qcols]],
         windows=window_frame.reindex(columns=["level", "window", "n_steps", *qcols]),
     )
+
+
+def _merge_small_buckets(bucket: pd.Series, min_scores: int) -> pd.Series:
+    """Bucket labels where each bucket with fewer than ``min_scores`` scores is merged into the
+    next one (a short last group into the one before): a level with few series (3 categories,
+    3 windows: 9 scores at step 1) would otherwise take its maximum score as the 80 % quantile,
+    and the monotone envelope would spread that over the whole horizon. Each group is labelled
+    by its last bucket."""
+    groups: list[list[int]] = [[]]
+    running = 0
+    for label, count in bucket.value_counts().sort_index().items():
+        groups[-1].append(int(label))
+        running += int(count)
+        if running >= min_scores:
+            groups.append([])
+            running = 0
+    if not groups[-1]:
+        groups.pop()
+    elif len(groups) > 1 and running < min_scores:
+        groups[-2].extend(groups.pop())
+    return bucket.map({b: group[-1] for group in groups for b in group})
 
 
 def _conformal_quantile(scores: pd.Series, level: int) -> float:

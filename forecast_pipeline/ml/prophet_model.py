@@ -199,8 +199,19 @@ def _quiet_prophet_logs() -> Iterator[None]:
     prophet_logger = logging.getLogger("prophet")
     prophet_level = prophet_logger.level
     prophet_logger.setLevel(logging.WARNING)
+    short_history = _ShortHistoryFilter()
+    prophet_logger.addFilter(short_history)
     try:
         with cmdstanpy.disable_logging():
             yield
     finally:
+        prophet_logger.removeFilter(short_history)
         prophet_logger.setLevel(prophet_level)
+
+
+class _ShortHistoryFilter(logging.Filter):
+    """Drops Prophet's warning about yearly seasonality with less than two years of history:
+    :data:`MIN_YEARLY_SPAN` enables it from 78 weeks on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Yearly seasonality is enabled with less than" not in record.getMessage()
