@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,7 @@ __all__ = [
     "horizon_buckets",
     "interval_columns",
     "level_scales",
+    "origin_scales",
     "window_totals",
 ]
 
@@ -60,7 +62,9 @@ def horizon_buckets(horizon: int) -> np.ndarray:
     return np.searchsorted(np.array(edges), steps, side="left")
 
 
-def level_scales(history: pd.DataFrame, cutoffs: Sequence[pd.Timestamp], season_length: int):
+def level_scales(
+    history: pd.DataFrame, cutoffs: Sequence[pd.Timestamp], season_length: int
+) -> pd.DataFrame:
     """Robust scale of every series of every level at each cutoff.
 
     Args:
@@ -88,7 +92,9 @@ def origin_scales(history: pd.DataFrame, season_length: int) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[["level", "unique_id", "scale"]]
 
 
-def window_totals(frame: pd.DataFrame, windows: Mapping[str, int], value_cols: Sequence[str]):
+def window_totals(
+    frame: pd.DataFrame, windows: Mapping[str, int], value_cols: Sequence[str]
+) -> pd.DataFrame:
     """Totals of ``value_cols`` over the first ``n`` steps of each window.
 
     Args:
@@ -113,6 +119,7 @@ def window_totals(frame: pd.DataFrame, windows: Mapping[str, int], value_cols: S
     return pd.concat(frames, ignore_index=True)[[*keys, "window", "n_steps", *value_cols]]
 
 
+@dataclass
 class Calibration:
     """Conformal quantiles of one model's scaled backtest errors, per level.
 
@@ -122,9 +129,8 @@ class Calibration:
             totals.
     """
 
-    def __init__(self, steps: pd.DataFrame, windows: pd.DataFrame) -> None:
-        self.steps = steps
-        self.windows = windows
+    steps: pd.DataFrame
+    windows: pd.DataFrame
 
 
 def calibrate(

@@ -78,7 +78,17 @@ def published(tmp_path_factory: pytest.TempPathFactory, make_database, mlflow_tr
             )
             with psycopg.connect(warehouse_url) as conn:
                 second_counts = table_row_counts(conn)
+            metadata = {
+                "/".join(key): _latest_metadata(instance, key, week)
+                for key in (
+                    ["models", "tuned_params"],
+                    ["models", "backtest"],
+                    ["models", "ensemble"],
+                    ["forecasts", "product_forecasts"],
+                )
+            }
         yield {
+            "metadata": metadata,
             "files": files,
             "warehouse_url": warehouse_url,
             "root": root,
@@ -90,6 +100,31 @@ def published(tmp_path_factory: pytest.TempPathFactory, make_database, mlflow_tr
             "second_counts": second_counts,
             "mlflow_tracking_uri": mlflow_tracking_uri,
         }
+
+
+def _latest_metadata(instance: dg.DagsterInstance, key: list[str], partition: str) -> dict:
+    event = instance.get_latest_materialization_event(dg.AssetKey(key))
+    assert event is not None and event.asset_materialization is not None, key
+    assert event.asset_materialization.partition == partition
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def test_weekly_assets_show_tuning_leaderboards_and_charts(published) -> None:
+    """What a data engineer sees in the UI for the weekly partition."""
+    meta = published["metadata"]
+    tuning = meta["models/tuned_params"]
+    assert tuning["lightgbm_best_wape"] <= tuning["lightgbm_default_wape"]
+    assert "| number |" in tuning["lightgbm_trials"]
+    ensemble = meta["models/ensemble"]
+    for level in ("product", "category", "total"):
+        assert "| ensemble |" in ensemble[f"leaderboard_{level}"]
+    assert ensemble["leaderboard_chart"].startswith("![chart](data:image/png;base64,")
+    assert 0 < ensemble["coverage_80_product"] <= ensemble["coverage_95_product"] <= 1
+    assert "prophet" in ensemble["weights"]
+    assert "| category |" in meta["models/backtest"]["leaderboard"]
+    chart = meta["forecasts/product_forecasts"]["largest_categories"]
+    assert chart.startswith("![chart](data:image/png;base64,")
+    assert meta["forecasts/product_forecasts"]["model"] == "ensemble"
 
 
 def test_every_file_is_ingested_once(published) -> None:
