@@ -299,9 +299,10 @@ def backtest(
     deps=[backtest],
     description=(
         "The ensemble learnt from the backtest: per-level convex weights minimising WAPE, "
-        "cold-start fallback, wls_var reconciliation variances and conformal interval "
-        "quantiles (per period and for the week/month/year totals). Scored honestly (each "
-        "window forecast with weights fitted on the other windows) next to every base model; "
+        "cold-start fallback, reconciliation variances (middle-out by default) and conformal "
+        "interval quantiles (per period and for the week/month/year totals). Scored honestly "
+        "(each window forecast with weights fitted on the other windows) next to every base "
+        "model; "
         "figures in forecasts.backtest_metrics and one MLflow run per partition."
     ),
 )
