@@ -15,6 +15,10 @@ import pytest
 
 from forecast_pipeline.warehouse import databases, migrate
 
+# Passive OpenMP waiting, as the local deployment sets it (see local_stack.local_environment):
+# with spinning threads a LightGBM fit slows down several times when the other core is busy.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 @pytest.fixture(scope="session")
 def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:

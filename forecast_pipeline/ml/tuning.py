@@ -46,8 +46,8 @@ class TuningBudget:
 
     n_trials: int = 20
     timeout_seconds: float = 600.0
-    max_series: int = 2000
-    n_windows: int = 3
+    max_series: int = 1000
+    n_windows: int = 2
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -92,8 +92,8 @@ def search_space(trial: Any, model: str) -> dict[str, Any]:
     """Parameters of one trial for ``model`` (LightGBM or XGBoost)."""
     if model == LIGHTGBM:
         return {
-            "n_estimators": trial.suggest_int("n_estimators", 50, 400, log=True),
-            "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
+            "n_estimators": trial.suggest_int("n_estimators", 50, 300, log=True),
+            "learning_rate": trial.suggest_float("learning_rate", 0.03, 0.3, log=True),
             "num_leaves": trial.suggest_int("num_leaves", 8, 128, log=True),
             "min_child_samples": trial.suggest_int("min_child_samples", 5, 200, log=True),
             "colsample_bytree": trial.suggest_float("colsample_bytree", 0.5, 1.0),
@@ -101,8 +101,8 @@ def search_space(trial: Any, model: str) -> dict[str, Any]:
         }
     if model == XGBOOST:
         return {
-            "n_estimators": trial.suggest_int("n_estimators", 50, 400, log=True),
-            "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
+            "n_estimators": trial.suggest_int("n_estimators", 50, 300, log=True),
+            "learning_rate": trial.suggest_float("learning_rate", 0.03, 0.3, log=True),
             "max_depth": trial.suggest_int("max_depth", 3, 10),
             "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 50.0, log=True),
             "colsample_bytree": trial.suggest_float("colsample_bytree", 0.5, 1.0),

@@ -39,7 +39,7 @@ def test_weekly_job_materialises_the_whole_forecasting_chain() -> None:
 
 def test_budgets_are_typed_config_with_defaults() -> None:
     tuning = forecasting.TuningConfig()
-    assert (tuning.n_trials, tuning.timeout_seconds, tuning.max_series) == (20, 600.0, 2000)
+    assert (tuning.n_trials, tuning.timeout_seconds, tuning.max_series) == (20, 600.0, 1000)
     budget = tuning.budget()
     assert budget.n_trials == 20 and budget.seed == 0
     spec = forecasting.ForecastConfig(horizon_weeks=26, backtest_windows=2).spec()

@@ -72,7 +72,10 @@ class TuningConfig(dg.Config):
     )
     n_trials: int = Field(default=20, description="Largest number of trials per model.")
     timeout_seconds: float = Field(default=600.0, description="Wall-time budget per model.")
-    max_series: int = Field(default=2000, description="Products sampled for the trials.")
+    max_series: int = Field(default=1000, description="Products sampled for the trials.")
+    n_windows: int = Field(
+        default=2, description="Latest backtest windows each trial runs (pruning steps)."
+    )
     seed: int = 0
     forecast: ForecastConfig = Field(
         default_factory=ForecastConfig,
@@ -87,6 +90,7 @@ class TuningConfig(dg.Config):
             n_trials=self.n_trials,
             timeout_seconds=self.timeout_seconds,
             max_series=self.max_series,
+            n_windows=self.n_windows,
             seed=self.seed,
         )
 
