@@ -16,6 +16,8 @@ the training data only, then recursively for each future step):
 
 Each series is standardised with its own mean and standard deviation (``LocalStandardScaler``,
 fitted on the training data only) so that products of very different size share one model.
+Catalogues larger than ``spec.max_train_series`` train on a seeded sample of products; every
+product is then forecast from its own history (mlforecast's ``predict(new_df=...)``).
 """
 
 from __future__ import annotations
@@ -159,18 +161,34 @@ def gbm_forecasts(
     if exog is not None and exog.columns:
         future = mlf_future_dates(frame, spec)
         x_df = future_exogenous(exog, future, origin)
+    train_frame = _training_sample(frame, spec)
     with warnings.catch_warnings():
         # Series shorter than the largest lag give no training rows and forecast with missing
         # lag features (the tree models handle NaN); mlforecast warns about both.
         warnings.filterwarnings("ignore", message="The following series were dropped")
         warnings.filterwarnings("ignore", message="Found null values")
-        mlf.fit(frame, static_features=static)
-        fcst = mlf.predict(h=spec.horizon, X_df=x_df)
+        mlf.fit(train_frame, static_features=static)
+        if train_frame is frame:
+            fcst = mlf.predict(h=spec.horizon, X_df=x_df)
+        else:
+            # Every series is forecast from its own history with the model fitted on the sample.
+            fcst = mlf.predict(h=spec.horizon, X_df=x_df, new_df=frame)
     for name in models:
         fcst[name] = fcst[name].astype("float64")
         if not np.isfinite(fcst[name]).all():
             raise RuntimeError(f"{name} produced non-finite forecasts")
     return fcst[["unique_id", "ds", *models]].sort_values(["unique_id", "ds"], ignore_index=True)
+
+
+def _training_sample(frame: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
+    """``frame`` restricted to a seeded sample of ``spec.max_train_series`` series (``frame``
+    itself when it has no more series than that)."""
+    ids = frame["unique_id"].unique()
+    if spec.max_train_series is None or ids.size <= spec.max_train_series:
+        return frame
+    rng = np.random.default_rng(spec.seed)
+    chosen = rng.choice(np.sort(ids), size=spec.max_train_series, replace=False)
+    return frame[frame["unique_id"].isin(chosen)]
 
 
 def mlf_future_dates(train: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:

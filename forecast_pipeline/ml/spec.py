@@ -87,6 +87,10 @@ class ForecastSpec:
             windows longer than ``horizon`` are left out.
         max_train_steps: the global models learn from at most this many of the latest steps
             of each series (plus the lags they need); ``None`` keeps the whole history.
+        max_train_series: the global models learn from a seeded sample of at most this many
+            products and forecast every product from its own history (one model across
+            products generalises to the rest; this bounds the training cost of very large
+            catalogues); ``None`` trains on all of them.
         num_threads: threads for LightGBM, XGBoost and mlforecast feature computation.
         seed: random seed for every stochastic component.
     """
@@ -117,6 +121,7 @@ class ForecastSpec:
         default_factory=lambda: {"week": 1, "month": 4, "year": 52}, hash=False
     )
     max_train_steps: int | None = None
+    max_train_series: int | None = 20_000
     num_threads: int = 2
     seed: int = 0
 
@@ -156,6 +161,10 @@ class ForecastSpec:
         # Windows longer than the horizon cannot be forecast: they are left out.
         windows = {k: int(v) for k, v in self.interval_windows.items() if v <= self.horizon}
         object.__setattr__(self, "interval_windows", windows)
+        if self.max_train_series is not None and self.max_train_series < 1:
+            raise ValueError(
+                f"ForecastSpec.max_train_series must be >= 1, got {self.max_train_series}"
+            )
         if self.max_train_steps is not None and self.max_train_steps < 1:
             raise ValueError(
                 f"ForecastSpec.max_train_steps must be >= 1, got {self.max_train_steps}"

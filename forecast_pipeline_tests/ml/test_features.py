@@ -9,7 +9,7 @@ import pytest
 from forecast_pipeline.ml import Exogenous, ForecastSpec, indicator_yoy, period_prices
 from forecast_pipeline.ml.frames import weekly_series
 from forecast_pipeline.ml.gbm import LIGHTGBM, XGBOOST, build_mlforecast, gbm_forecasts
-from forecast_pipeline_tests.ml.synthetic import categories_for
+from forecast_pipeline_tests.ml.synthetic import categories_for, make_weekly
 
 START = pd.Timestamp("2022-01-03")
 N_DAYS = 7 * 140
@@ -148,3 +148,19 @@ def test_promotions_move_the_global_forecast() -> None:
     )
     assert importance["promo_share"] > 0
     assert {"holiday_days", "days_to_black_friday", "lag52"} <= set(importance)
+
+
+def test_global_models_trained_on_a_sample_forecast_every_product() -> None:
+    series = make_weekly(n_series=12, n_weeks=120)
+    spec = ForecastSpec(horizon=6, num_threads=1, max_train_series=5)
+    runs = [gbm_forecasts(series, spec, [LIGHTGBM]) for _ in range(2)]
+    fcst = runs[0]
+    assert fcst["unique_id"].nunique() == 12
+    assert fcst.groupby("unique_id").size().eq(6).all()
+    pd.testing.assert_frame_equal(runs[0], runs[1])  # the sample is seeded
+    everyone = gbm_forecasts(series, ForecastSpec(horizon=6, num_threads=1), [LIGHTGBM])
+    # a different model (fewer products learnt from), but forecasts of the same scale
+    assert not np.allclose(fcst[LIGHTGBM], everyone[LIGHTGBM])
+    by_product = fcst.groupby("unique_id")[LIGHTGBM].mean()
+    reference = everyone.groupby("unique_id")[LIGHTGBM].mean()
+    np.testing.assert_allclose(by_product, reference, rtol=0.35)
