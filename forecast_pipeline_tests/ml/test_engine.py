@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -168,3 +170,24 @@ def test_top_products_use_the_window_intervals(
     assert first["lower_80"] == pytest.approx(match["lo_80"])
     assert first["upper_80"] == pytest.approx(match["hi_80"])
     assert first["predicted_units"] == pytest.approx(match["yhat"])
+
+
+@pytest.mark.parametrize("method", ["middle_out", "wls_var", "wls_struct", "bottom_up"])
+def test_every_reconciliation_gives_coherent_backtest_forecasts(
+    backtest_result: ml.BacktestResult,
+    spec: ml.ForecastSpec,
+    categories: pd.DataFrame,
+    method: str,
+) -> None:
+    from forecast_pipeline.ml.engine import ensemble_predictions
+
+    chosen = dataclasses.replace(spec, reconciliation=method)
+    model = ml.fit_ensemble(backtest_result, chosen, categories)
+    preds = ensemble_predictions(backtest_result, model, chosen, categories)
+    products = attach_categories(preds[preds["level"] == "product"], categories)
+    sums = products.groupby(["cutoff", "category", "ds"])[ml.ENSEMBLE].sum()
+    category = preds[preds["level"] == "category"].set_index(["cutoff", "unique_id", "ds"])
+    np.testing.assert_allclose(
+        category.loc[sums.index, ml.ENSEMBLE].to_numpy(), sums.to_numpy(), rtol=1e-9
+    )
+    assert (preds[ml.ENSEMBLE] >= 0).all()
