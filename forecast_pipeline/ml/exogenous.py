@@ -197,11 +197,10 @@ def future_exogenous(
     out = future.loc[:, ["unique_id", "ds"]].copy()
     if exog.per_series is not None:
         known = exog.per_series[exog.per_series["ds"] < origin].sort_values(["unique_id", "ds"])
-        grouped = known.groupby("unique_id")
+        grouped = known.groupby("unique_id", sort=True)
         latest = grouped[["price", "relative_price"]].last()
-        latest["promo_share"] = grouped["promo_share"].apply(
-            lambda s: float(s.tail(PROMO_MEMORY).mean())
-        )
+        recent = grouped.tail(PROMO_MEMORY)
+        latest["promo_share"] = recent.groupby("unique_id", sort=True)["promo_share"].mean()
         out = out.merge(latest.reset_index(), on="unique_id", how="left")
     if exog.shared is not None:
         shared = exog.shared[exog.shared["ds"] <= origin].sort_values("ds")

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from forecast_pipeline.ml import Exogenous, ForecastSpec, indicator_yoy, period_prices
+from forecast_pipeline.ml.exogenous import future_exogenous
 from forecast_pipeline.ml.frames import weekly_series
 from forecast_pipeline.ml.gbm import LIGHTGBM, XGBOOST, build_mlforecast, gbm_forecasts
 from forecast_pipeline_tests.ml.synthetic import categories_for, make_weekly
@@ -164,3 +165,25 @@ def test_global_models_trained_on_a_sample_forecast_every_product() -> None:
     by_product = fcst.groupby("unique_id")[LIGHTGBM].mean()
     reference = everyone.groupby("unique_id")[LIGHTGBM].mean()
     np.testing.assert_allclose(by_product, reference, rtol=0.35)
+
+
+def test_future_values_are_those_known_at_the_origin() -> None:
+    weeks = pd.date_range("2024-01-01", periods=20, freq="W-MON")
+    per_series = pd.DataFrame(
+        {
+            "unique_id": "a",
+            "ds": weeks,
+            "price": np.arange(20, dtype=float),
+            "relative_price": 1.0,
+            "promo_share": [1.0] * 7 + [0.0] * 13,  # the last 13 weeks without promotion
+        }
+    )
+    per_series.loc[per_series.index[-1], "promo_share"] = 0.65
+    shared = pd.DataFrame({"ds": weeks, "ind_X_yoy": np.linspace(0, 0.19, 20)})
+    origin = weeks[-1] + pd.Timedelta(weeks=1)
+    future = pd.DataFrame({"unique_id": "a", "ds": pd.date_range(origin, periods=3, freq="W-MON")})
+    later = Exogenous(per_series=per_series, shared=shared)
+    values = future_exogenous(later, future, origin)
+    assert values["price"].tolist() == [19.0] * 3  # last known price holds
+    assert values["promo_share"].tolist() == pytest.approx([0.05] * 3)  # mean of last 13 weeks
+    assert values["ind_X_yoy"].tolist() == pytest.approx([0.19] * 3)
