@@ -11,7 +11,8 @@ assets' calls, in their order:
 * features: ``relative_price`` (rolling 13-week high, as ``ml.period_prices``), the model-ready
   frames and mlforecast's ``preprocess`` of all products (lags, rolling means, calendar and
   exogenous features; discarded, it shows what the global models compute on each fit);
-* tuning: ``ml.tune`` of LightGBM (``--trials``, ``--tuning-seconds``, 2,000-product sample);
+* tuning: ``ml.tune`` of LightGBM (``--trials``, ``--tuning-seconds``, the default
+  ``ml.TuningBudget`` sample and windows);
 * backtest: ``ml.backtest`` with the tuned parameters (``--windows`` cutoffs);
 * ensemble: ``ml.fit_ensemble``; evaluate: ``ml.evaluate`` (the ensemble asset runs both);
 * fit, forecast, reconciliation: one ``ml.forecast`` call, split by instrumenting it:
@@ -441,8 +442,8 @@ def main() -> None:
     parser.add_argument(
         "--omp-wait-policy",
         choices=["active", "passive"],
-        default=None,
-        help="OMP_WAIT_POLICY of the size processes (default: inherited)",
+        default="passive",
+        help="OMP_WAIT_POLICY of the size processes (the local deployment sets passive)",
     )
     parser.add_argument("--quick", action="store_true", help="1,000 series, 3 trials, 60 s")
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
@@ -457,9 +458,14 @@ def main() -> None:
     env = dict(os.environ)
     if args.omp_wait_policy:
         env["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
+    from forecast_pipeline import ml  # the parent only reads the defaults it prints
+
+    budget = ml.TuningBudget()
     print(
         f"{os.cpu_count()} cores; {args.trials} tuning trials (budget {args.tuning_seconds:.0f} s, "
-        f"2,000-product sample), {args.windows} backtest windows, max_train_steps "
+        f"{budget.max_series:,}-product sample, {budget.n_windows} windows), {args.windows} "
+        f"backtest windows, max_train_series {ml.ForecastSpec().max_train_series:,}, "
+        f"max_train_steps "
         f"{args.max_train_steps}; product models {' '.join(args.product_models)}; aggregate "
         f"models {' '.join(args.aggregate_models)}; evaluate {args.evaluate}; "
         f"OMP_WAIT_POLICY {env.get('OMP_WAIT_POLICY', 'unset')}; load average "
