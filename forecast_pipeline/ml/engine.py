@@ -37,7 +37,12 @@ from forecast_pipeline.ml.intervals import (
     origin_scales,
     window_totals,
 )
-from forecast_pipeline.ml.metrics import LEVELS, attach_categories, score_predictions
+from forecast_pipeline.ml.metrics import (
+    LEVELS,
+    attach_categories,
+    score_predictions,
+    sort_by_level,
+)
 from forecast_pipeline.ml.models import ModelInputs, base_forecasts
 from forecast_pipeline.ml.reconciliation import aggregate_levels, reconcile
 from forecast_pipeline.ml.spec import ForecastSpec
@@ -358,15 +363,8 @@ def forecast(
         origin_scales(history, spec.season_length), on=["level", "unique_id"], how="left"
     )
     windows = add_intervals(totals, model.calibration.windows, on=["level", "window"])
-    order = {name: i for i, name in enumerate(LEVELS)}
-
-    def by_level(col: pd.Series) -> pd.Series:
-        return col.map(order) if col.name == "level" else col
-
-    steps = steps.sort_values(["level", "unique_id", "ds"], key=by_level, ignore_index=True)
-    windows = windows.sort_values(
-        ["level", "unique_id", "n_steps"], key=by_level, ignore_index=True
-    )
+    steps = sort_by_level(steps, ["level", "unique_id", "ds"])
+    windows = sort_by_level(windows, ["level", "unique_id", "n_steps"])
     base = base.drop(columns=["cutoff", "step"])
     return ForecastResult(steps=steps[FORECAST_COLUMNS], windows=windows[WINDOW_COLUMNS], base=base)
 

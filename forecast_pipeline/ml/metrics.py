@@ -35,6 +35,7 @@ __all__ = [
     "robust_scale",
     "score_predictions",
     "series_scale",
+    "sort_by_level",
 ]
 
 LEVELS: tuple[str, ...] = ("product", "category", "total")
@@ -53,6 +54,17 @@ METRIC_COLUMNS = [
 ]
 UNKNOWN_CATEGORY = "unknown"
 _TOTAL_ID = "total"
+
+
+def sort_by_level(frame: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """``frame`` sorted by ``by`` (which starts with ``level``), levels in :data:`LEVELS` order
+    (product, category, total) rather than alphabetically; fresh index."""
+    order = {name: i for i, name in enumerate(LEVELS)}
+    return frame.sort_values(
+        list(by),
+        key=lambda col: col.map(order) if col.name == "level" else col,
+        ignore_index=True,
+    )
 
 
 def attach_categories(frame: pd.DataFrame, categories: pd.DataFrame) -> pd.DataFrame:

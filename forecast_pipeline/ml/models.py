@@ -23,6 +23,7 @@ import pandas as pd
 from forecast_pipeline.ml.baselines import BASELINE_MODELS, SEASONAL_NAIVE, baseline_forecasts
 from forecast_pipeline.ml.exogenous import Exogenous
 from forecast_pipeline.ml.gbm import GBM_MODELS, LIGHTGBM, XGBOOST, gbm_forecasts
+from forecast_pipeline.ml.metrics import sort_by_level
 from forecast_pipeline.ml.prophet_model import PROPHET
 from forecast_pipeline.ml.reconciliation import aggregate_levels
 from forecast_pipeline.ml.spec import ForecastSpec
@@ -102,12 +103,7 @@ def base_forecasts(train: pd.DataFrame, spec: ForecastSpec, inputs: ModelInputs)
                 is_product = levels["level"] == "product"
                 levels[model] = levels[model].where(~is_product, levels[bottom_up])
                 levels = levels.drop(columns=bottom_up)
-    order = {name: i for i, name in enumerate(("product", "category", "total"))}
-    return levels.sort_values(
-        ["level", "unique_id", "ds"],
-        key=lambda col: col.map(order) if col.name == "level" else col,
-        ignore_index=True,
-    )
+    return sort_by_level(levels, ["level", "unique_id", "ds"])
 
 
 def _product_forecasts(
