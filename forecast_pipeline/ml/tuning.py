@@ -145,6 +145,11 @@ def tune(
     logging.getLogger("optuna").setLevel(logging.WARNING)
     defaults = dict(spec.lgbm_params if model == LIGHTGBM else spec.xgb_params)
     sample = sample_series(check_series(series), budget.max_series, budget.seed)
+    if exog is not None and exog.per_series is not None:
+        # only the sampled products' rows: each trial joins them to its training frame
+        ids = sample["unique_id"].unique()
+        per_series = exog.per_series[exog.per_series["unique_id"].isin(ids)]
+        exog = Exogenous(per_series=per_series, shared=exog.shared)
     cutoffs = backtest_cutoffs(sample, spec)[-budget.n_windows :]
     windows = [
         (
