@@ -37,6 +37,7 @@ __all__ = [
     "future_exogenous",
     "indicator_yoy",
     "period_prices",
+    "relative_price",
 ]
 
 PRICE_FEATURES = ("price", "relative_price", "promo_share")
@@ -140,14 +141,21 @@ def period_prices(daily: pd.DataFrame, series: pd.DataFrame, freq: str) -> pd.Da
     out = out.sort_values(["unique_id", "ds"], ignore_index=True)
     out["price"] = out.groupby("unique_id")["price"].ffill()
     out["promo_share"] = out["promo_share"].fillna(0.0)
+    out["relative_price"] = relative_price(out)
+    return out[["unique_id", "ds", *PRICE_FEATURES]]
+
+
+def relative_price(prices: pd.DataFrame) -> pd.Series:
+    """``price`` over its highest value in the last :data:`PRICE_MEMORY` periods of the same
+    product (this one included), aligned with ``prices`` (``unique_id``, ``ds``, ``price``,
+    sorted by ``unique_id``, ``ds``, default index)."""
     recent_max = (
-        out.groupby("unique_id")["price"]
+        prices.groupby("unique_id")["price"]
         .rolling(PRICE_MEMORY, min_periods=1)
         .max()
         .reset_index(level=0, drop=True)
     )
-    out["relative_price"] = out["price"] / recent_max.where(recent_max > 0)
-    return out[["unique_id", "ds", *PRICE_FEATURES]]
+    return prices["price"] / recent_max.where(recent_max > 0)
 
 
 def indicator_yoy(
