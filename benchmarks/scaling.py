@@ -11,8 +11,8 @@ assets' calls, in their order:
 * features: ``relative_price`` (rolling 13-week high, as ``ml.period_prices``), the model-ready
   frames and mlforecast's ``preprocess`` of all products (lags, rolling means, calendar and
   exogenous features; discarded, it shows what the global models compute on each fit);
-* tuning: ``ml.tune`` of LightGBM (``--trials``, ``--tuning-seconds``, the default
-  ``ml.TuningBudget`` sample and windows);
+* tuning: ``ml.tune`` of LightGBM (``--trials``, ``--tuning-seconds``, a ``--tuning-series``
+  sample of products over ``--tuning-windows`` windows, by default those of ``ml.TuningBudget``);
 * backtest: ``ml.backtest`` with the tuned parameters (``--windows`` cutoffs);
 * ensemble: ``ml.fit_ensemble``; evaluate: ``ml.evaluate`` (the ensemble asset runs both);
 * fit, forecast, reconciliation: one ``ml.forecast`` call, split by instrumenting it:
@@ -25,11 +25,15 @@ Time and memory go to the innermost instrumented call (library functions wrapped
 the files are not changed), so the rows of a size add up to its total; the breakdown table
 lists those calls. Peak memory is the process's resident set (VmRSS of /proc/self/status,
 sampled every 10 ms by a thread, and ru_maxrss read at every stage change, which catches peaks
-between samples); Prophet's cmdstan child processes are not included (their ru_maxrss is shown
-apart).
+between samples); Prophet's cmdstan child processes (small) are not included. CPU seconds
+(all threads of the process) are shown beside wall seconds: on a shared machine they tell
+waiting for a core from work. ``--omp-wait-policy passive`` runs the sizes with
+``OMP_WAIT_POLICY=PASSIVE``: LightGBM's and XGBoost's OpenMP threads then sleep instead of
+spinning while they wait, which matters when other processes compete for the cores.
 
 Usage: .venv/bin/python benchmarks/scaling.py [--sizes 1000 10000 100000] [--trials 20]
-[--windows 3] [--tuning-seconds 600] [--max-train-steps N] [--no-evaluate] [--quick]
+[--windows 3] [--tuning-seconds 600] [--tuning-series N] [--tuning-windows N]
+[--max-train-steps N] [--no-evaluate] [--omp-wait-policy passive] [--quick]
 """
 
 from __future__ import annotations
@@ -133,6 +137,7 @@ class Meter:
     _cpu_since: float = 0.0
     _maxrss: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
         self._maxrss = _ru_maxrss()
@@ -143,12 +148,13 @@ class Meter:
 
     def _sample(self) -> None:
         while not self._stop.wait(0.01):
-            if self.stack:
+            with contextlib.suppress(IndexError):  # the stack may empty between two reads
                 self._note(self.stack[-1], _vm_rss())
 
     def _note(self, key: tuple[str, str], rss: int) -> None:
-        if rss > self.peak.get(key, 0):
-            self.peak[key] = rss
+        with self._lock:
+            if rss > self.peak.get(key, 0):
+                self.peak[key] = rss
 
     def _switch(self) -> None:
         now, cpu = time.perf_counter(), time.process_time()
@@ -243,6 +249,9 @@ def instrumented(meter: Meter) -> Iterator[None]:
     ]
     saved = []
     for owner, name, component, stage in patches:
+        if not hasattr(owner, name):  # renamed in the library: its time goes to the caller
+            print(f"not instrumented: {owner.__name__}.{name}", file=sys.stderr)
+            continue
         saved.append((owner, name, owner.__dict__.get(name)))
         setattr(owner, name, meter.wrap(getattr(owner, name), component, stage))
     try:
@@ -260,21 +269,19 @@ def build_features(series: pd.DataFrame, categories: pd.DataFrame, prices: pd.Da
     feature matrix of every product (its size is returned, the matrix is dropped)."""
     from forecast_pipeline import ml
     from forecast_pipeline.ml.backtest import check_series
-    from forecast_pipeline.ml.exogenous import PRICE_FEATURES, PRICE_MEMORY
-    from forecast_pipeline.ml.gbm import _category_codes, build_mlforecast
+    from forecast_pipeline.ml.exogenous import PRICE_FEATURES, relative_price
+    from forecast_pipeline.ml.gbm import build_mlforecast
 
     series = check_series(series)
     out = prices.sort_values(["unique_id", "ds"], ignore_index=True)
-    recent_max = (
-        out.groupby("unique_id")["price"]
-        .rolling(PRICE_MEMORY, min_periods=1)
-        .max()
-        .reset_index(level=0, drop=True)
-    )
-    out["relative_price"] = out["price"] / recent_max.where(recent_max > 0)
+    out["relative_price"] = relative_price(out)
     exog = ml.Exogenous(per_series=out[["unique_id", "ds", *PRICE_FEATURES]])
     frame = exog.training_frame(series)
-    frame["category_code"] = frame["unique_id"].map(_category_codes(categories)).fillna(-1.0)
+    names = sorted(categories["category"].unique())
+    codes = categories.set_index("unique_id")["category"].map(
+        {name: float(i) for i, name in enumerate(names)}
+    )
+    frame["category_code"] = frame["unique_id"].map(codes).fillna(-1.0)  # as gbm.py codes them
     with warnings.catch_warnings():  # series shorter than the seasonal lag, as in gbm.py
         warnings.filterwarnings("ignore", message="The following series were dropped")
         matrix = build_mlforecast(spec).preprocess(frame, static_features=["category_code"])
@@ -315,7 +322,11 @@ def run_size(args: argparse.Namespace) -> dict[str, Any]:
             if args.trials > 0:
                 with meter.frame("tuning"):
                     budget = ml.TuningBudget(
-                        n_trials=args.trials, timeout_seconds=args.tuning_seconds, seed=args.seed
+                        n_trials=args.trials,
+                        timeout_seconds=args.tuning_seconds,
+                        max_series=args.tuning_series,
+                        n_windows=args.tuning_windows,
+                        seed=args.seed,
                     )
                     tuned = ml.tune(
                         series, spec, budget, "lightgbm", categories=categories, exog=exog
@@ -346,7 +357,6 @@ def run_size(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         meter.stop()
     info["maxrss"] = _ru_maxrss()
-    info["children_maxrss"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     info["frames"] = [
         {
             "stage": "forecast" if stage == FINAL else stage,
@@ -389,8 +399,7 @@ def print_size(info: dict[str, Any]) -> float:
         verdict = "met" if total <= goal and peak <= MEMORY_GOAL_GB else "MISSED"
         print(f"goal: {goal / 60:.0f} min and {MEMORY_GOAL_GB:.0f} GB -> {verdict}")
     print(
-        f"RSS after imports {info['baseline_rss'] / 1e9:.2f} GB; child processes (cmdstan) peak "
-        f"{info['children_maxrss'] / 1e9:.2f} GB; mlforecast feature matrix "
+        f"RSS after imports {info['baseline_rss'] / 1e9:.2f} GB; mlforecast feature matrix "
         f"{info['feature_matrix'][0]:,} x {info['feature_matrix'][1]}; "
         f"forecast rows {info['forecast_rows']:,}"
     )
@@ -428,6 +437,15 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20, help="0 skips tuning")
     parser.add_argument("--windows", type=int, default=3)
     parser.add_argument("--tuning-seconds", type=float, default=600.0)
+    parser.add_argument(
+        "--tuning-series", type=int, default=None, help="products sampled (default: TuningBudget)"
+    )
+    parser.add_argument(
+        "--tuning-windows",
+        type=int,
+        default=None,
+        help="backtest windows per trial (default: TuningBudget)",
+    )
     parser.add_argument("--max-train-steps", type=int, default=None)
     parser.add_argument(
         "--product-models",
@@ -442,8 +460,8 @@ def main() -> None:
     parser.add_argument(
         "--omp-wait-policy",
         choices=["active", "passive"],
-        default="passive",
-        help="OMP_WAIT_POLICY of the size processes (the local deployment sets passive)",
+        default=None,
+        help="OMP_WAIT_POLICY of the size processes (default: inherited)",
     )
     parser.add_argument("--quick", action="store_true", help="1,000 series, 3 trials, 60 s")
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
@@ -451,6 +469,10 @@ def main() -> None:
     if args.quick:
         args.sizes = args.sizes or [1000]
         args.trials, args.tuning_seconds = min(args.trials, 3), min(args.tuning_seconds, 60.0)
+    from forecast_pipeline.ml.tuning import TuningBudget  # defaults only; no model code runs here
+
+    args.tuning_series = args.tuning_series or TuningBudget().max_series
+    args.tuning_windows = args.tuning_windows or TuningBudget().n_windows
     if args.worker is not None:
         print(json.dumps(run_size(args)))
         return
@@ -458,14 +480,10 @@ def main() -> None:
     env = dict(os.environ)
     if args.omp_wait_policy:
         env["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
-    from forecast_pipeline import ml  # the parent only reads the defaults it prints
-
-    budget = ml.TuningBudget()
     print(
         f"{os.cpu_count()} cores; {args.trials} tuning trials (budget {args.tuning_seconds:.0f} s, "
-        f"{budget.max_series:,}-product sample, {budget.n_windows} windows), {args.windows} "
-        f"backtest windows, max_train_series {ml.ForecastSpec().max_train_series:,}, "
-        f"max_train_steps "
+        f"{args.tuning_series:,}-product sample, {args.tuning_windows} windows), "
+        f"{args.windows} backtest windows, max_train_steps "
         f"{args.max_train_steps}; product models {' '.join(args.product_models)}; aggregate "
         f"models {' '.join(args.aggregate_models)}; evaluate {args.evaluate}; "
         f"OMP_WAIT_POLICY {env.get('OMP_WAIT_POLICY', 'unset')}; load average "
