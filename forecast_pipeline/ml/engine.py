@@ -230,9 +230,14 @@ def _cold_start(
     products = history[history["level"] == "product"]
     category_hist = history.loc[history["level"] == "category", ["unique_id", "ds", "y"]]
     category_hist = category_hist.rename(columns={"unique_id": "category", "y": "category_y"})
+    # Product series are gap free from their first sale: the history a product has at a cutoff
+    # is the number of periods from its first date to the cutoff, no need to count rows.
+    first = products.groupby("unique_id")["ds"].min()
+    anchor = pd.Timestamp("2000-01-03")  # a Monday, so that W-MON steps exactly one week
+    period = (anchor + spec.offset) - anchor
     for cutoff in frame["cutoff"].unique():
-        known = products[products["ds"] <= cutoff]
-        length = known.groupby("unique_id").size()
+        started = first[first <= cutoff]
+        length = (pd.Timestamp(cutoff) - started) // period + 1
         young = length[length < spec.cold_start_steps].index
         if young.empty:
             continue
@@ -240,7 +245,8 @@ def _cold_start(
         rows &= frame["unique_id"].isin(young)
         if not rows.any():
             continue
-        recent = attach_categories(known[known["unique_id"].isin(young)], categories)
+        known = products[products["unique_id"].isin(young) & (products["ds"] <= cutoff)]
+        recent = attach_categories(known, categories)
         recent = recent.merge(category_hist, on=["category", "ds"], how="left")
         sums = recent.groupby(["unique_id", "category"], as_index=False)[["y", "category_y"]].sum()
         n_products = (

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from forecast_pipeline.ml.baselines import BASELINE_MODELS, SEASONAL_NAIVE, baseline_forecasts
+from forecast_pipeline.ml.baselines import BASELINE_MODELS, baseline_forecasts
 from forecast_pipeline.ml.exogenous import Exogenous
 from forecast_pipeline.ml.gbm import GBM_MODELS, LIGHTGBM, XGBOOST, gbm_forecasts
 from forecast_pipeline.ml.metrics import sort_by_level
@@ -30,8 +30,6 @@ from forecast_pipeline.ml.spec import ForecastSpec
 
 __all__ = [
     "AGGREGATE_MODELS",
-    "BASELINE",
-    "GLOBAL_GBM",
     "MODELS",
     "PRODUCT_MODELS",
     "ModelInputs",
@@ -39,8 +37,6 @@ __all__ = [
     "check_models",
 ]
 
-BASELINE = SEASONAL_NAIVE
-GLOBAL_GBM = LIGHTGBM
 PRODUCT_MODELS: tuple[str, ...] = (*BASELINE_MODELS, *GBM_MODELS)
 AGGREGATE_MODELS: tuple[str, ...] = (*BASELINE_MODELS, PROPHET)
 MODELS: tuple[str, ...] = (*BASELINE_MODELS, LIGHTGBM, XGBOOST, PROPHET)

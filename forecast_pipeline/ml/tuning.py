@@ -247,8 +247,3 @@ def _trials_frame(study: Any) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def params_for(results: Mapping[str, TuningResult]) -> dict[str, dict[str, Any]]:
-    """``model -> params`` of several tuning results (for :class:`ModelInputs`)."""
-    return {name: dict(result.params) for name, result in results.items()}
