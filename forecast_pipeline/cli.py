@@ -34,6 +34,16 @@ def _local_env(settings: PlatformSettings) -> dict[str, str]:
     return env
 
 
+def _platform_env(settings: PlatformSettings, *names: str) -> dict[str, str]:
+    """The local stack's environment, or in production the given variables (all required)."""
+    if settings.deployment == "local":
+        return _local_env(settings)
+    missing = [name for name in names if not os.environ.get(name)]
+    if missing:
+        raise click.UsageError(f"{', '.join(missing)} not set")
+    return {name: os.environ[name] for name in names}
+
+
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log what the platform does.")
 @click.pass_context
@@ -50,13 +60,18 @@ def main(ctx: click.Context, verbose: bool) -> None:
 @click.option("--products", default=300, show_default=True, help="Products in the sample.")
 @click.option("--stores", default=2, show_default=True, help="Stores in the sample.")
 @click.option("--seed", default=7, show_default=True, help="Seed of the sample generator.")
+@click.option(
+    "--weeks", default=2, show_default=True, help="Weekly trainings to run, oldest first."
+)
 @click.pass_context
-def demo(ctx: click.Context, products: int, stores: int, seed: int) -> None:
+def demo(ctx: click.Context, products: int, stores: int, seed: int, weeks: int) -> None:
     """Run the whole platform end to end on a generated sample and show what it produced.
 
     Starts (or reuses) the local Postgres, applies migrations, writes the sample merchant's
-    quarterly sales files into the landing zone, ingests them, backtests the models, publishes
-    forecasts, and prints the top products, the backtest figures and where everything is.
+    quarterly sales files into the landing zone, ingests them, trains the last WEEKS weekly
+    partitions (backtest, ensemble, registered model, promotion gate), publishes the
+    champion's forecasts, and prints the top products, the backtest figures, the promotion
+    history and where everything is.
     """
     from forecast_pipeline.demo import run_demo
     from forecast_pipeline.sample import SampleConfig
@@ -65,7 +80,7 @@ def demo(ctx: click.Context, products: int, stores: int, seed: int) -> None:
     _require_local(settings)
     log_level = "INFO" if ctx.obj["verbose"] else "WARNING"
     sample = SampleConfig(seed=seed, n_products=products, n_stores=stores)
-    report = run_demo(settings, sample, log_level=log_level)
+    report = run_demo(settings, sample, log_level=log_level, weeks=weeks)
     env = report.env
     echo = click.echo
     echo(click.style("\n== Uploads ==", bold=True))
@@ -78,10 +93,15 @@ def demo(ctx: click.Context, products: int, stores: int, seed: int) -> None:
     echo(report.leaderboard.to_string(index=False))
     echo(click.style("\n== Top 3 products per category, next week ==", bold=True))
     echo(report.top_products.to_string(index=False))
+    echo(click.style("\n== Promotion gate ==", bold=True))
+    for outcome in report.trainings:
+        echo(f"week {outcome.partition}: {outcome.reason}")
+    echo(report.promotions.to_string(index=False))
     run = report.latest_run.iloc[0]
     echo(click.style("\n== Published run ==", bold=True))
     echo(
-        f"model {run['model_version']}, trained on weeks {run['data_start']} .. "
+        f"champion {run['model_name']} v{run['model_version']} (MLflow run "
+        f"{run['mlflow_run_id']}), forecasting from weeks {run['data_start']} .. "
         f"{run['data_end']}, published {run['published_at']:%Y-%m-%d %H:%M:%S %Z}"
     )
     echo(click.style("\n== Row counts ==", bold=True))
@@ -95,7 +115,8 @@ def demo(ctx: click.Context, products: int, stores: int, seed: int) -> None:
     echo(f"BI views (schema analytics, role {READER_ROLE}): {env['FORECAST_READER_URL']}")
     echo(
         f"MLflow runs: tracking URI {env['MLFLOW_TRACKING_URI']}, experiment forecast_pipeline, "
-        f"run {run['mlflow_run_id']}; artifacts in {env['FORECAST_MLFLOW_ARTIFACTS']}"
+        f"registered model {run['model_name']} (aliases champion / challenger); artifacts in "
+        f"{env['FORECAST_MLFLOW_ARTIFACTS']}"
     )
     echo(
         f"lake files: {env['FORECAST_LAKE_ROOT']} (raw/, validated/, features/, models/, "
@@ -195,6 +216,129 @@ def env() -> None:
     """Print the local stack's environment as shell exports (for psql, dagster, mlflow)."""
     for key, value in sorted(_local_env(load_settings()).items()):
         click.echo(f"export {key}='{value}'")
+
+
+MODEL_ENV = ("MLFLOW_TRACKING_URI", "FORECAST_WAREHOUSE_URL")
+MODEL_NAME_OPTION = click.option(
+    "--model-name",
+    default=None,
+    help="Registered model (default: forecast_pipeline_ensemble).",
+)
+
+
+def _registry(env: dict[str, str], name: str | None):
+    import mlflow
+
+    from forecast_pipeline.tracking.registry import DEFAULT_MODEL_NAME, ModelRegistry
+
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    mlflow.set_registry_uri(env["MLFLOW_TRACKING_URI"])
+    return ModelRegistry(mlflow.MlflowClient(), name or DEFAULT_MODEL_NAME)
+
+
+@main.group()
+def model() -> None:
+    """The registered forecasting model: versions, promotion history, rollback."""
+
+
+@model.command("versions")
+@MODEL_NAME_OPTION
+def model_versions(model_name: str | None) -> None:
+    """List the registered versions with their aliases and training windows."""
+    import pandas as pd
+
+    registry = _registry(_platform_env(load_settings(), *MODEL_ENV), model_name)
+    rows = [
+        {
+            "version": v.version,
+            "aliases": ",".join(v.aliases) or "-",
+            "training_week": v.tags.get("dagster.partition", "-"),
+            "training_window": f"{v.tags.get('training_window.start', '?')} .. "
+            f"{v.tags.get('training_window.end', '?')}",
+            "created": pd.Timestamp(v.created_ms, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M"),
+            "mlflow_run_id": v.run_id or "-",
+        }
+        for v in registry.versions()
+    ]
+    if not rows:
+        click.echo(f"registered model {registry.name!r} has no versions yet")
+        return
+    click.echo(pd.DataFrame(rows).to_string(index=False))
+
+
+@model.command("history")
+@MODEL_NAME_OPTION
+def model_history(model_name: str | None) -> None:
+    """Show the promotion history (analytics.model_promotions), oldest first."""
+    import psycopg
+
+    from forecast_pipeline.tracking.registry import DEFAULT_MODEL_NAME
+    from forecast_pipeline.warehouse.promotions import load_promotions
+
+    env = _platform_env(load_settings(), *MODEL_ENV)
+    with psycopg.connect(env["FORECAST_WAREHOUSE_URL"]) as conn:
+        history = load_promotions(conn, model_name or DEFAULT_MODEL_NAME)
+    if history.empty:
+        click.echo("no promotion decision yet")
+        return
+    shown = history[
+        [
+            "version",
+            "decision",
+            "decided_at",
+            "partition_key",
+            "previous_champion",
+            "challenger_value",
+            "champion_value",
+            "baseline_value",
+            "decided_by",
+        ]
+    ]
+    click.echo(shown.to_string(index=False))
+    click.echo("\nreasons:")
+    for row in history.itertuples():
+        click.echo(f"  v{row.version} {row.decision}: {row.reason}")
+
+
+@model.command("rollback")
+@click.argument("version", type=int)
+@click.option("--reason", required=True, help="Why: kept in the promotion history.")
+@MODEL_NAME_OPTION
+def model_rollback(version: int, reason: str, model_name: str | None) -> None:
+    """Make VERSION the champion again (publishing uses it from the next run on)."""
+    import getpass
+
+    import psycopg
+
+    from forecast_pipeline.tracking.registry import UnknownVersionError
+    from forecast_pipeline.warehouse.promotions import Promotion, record_promotion
+
+    env = _platform_env(load_settings(), *MODEL_ENV)
+    registry = _registry(env, model_name)
+    try:
+        target = registry.version(version)
+    except UnknownVersionError as error:
+        raise click.UsageError(str(error)) from None
+    current = registry.champion()
+    if current is not None and current.version == version:
+        raise click.UsageError(f"version {version} is already the champion of {registry.name}")
+    with psycopg.connect(env["FORECAST_WAREHOUSE_URL"]) as conn:
+        previous = registry.promote(version)
+        record_promotion(
+            conn,
+            Promotion(
+                model_name=registry.name,
+                version=version,
+                decision="rolled_back",
+                reason=reason,
+                decided_by=f"cli:{getpass.getuser()}",
+                partition_key=target.tags.get("dagster.partition"),
+                previous_champion=previous.version if previous else None,
+                mlflow_run_id=target.run_id,
+            ),
+        )
+    before = f"v{previous.version}" if previous else "none"
+    click.echo(f"champion of {registry.name}: {before} -> v{version} ({reason})")
 
 
 if __name__ == "__main__":

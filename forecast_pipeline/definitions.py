@@ -10,6 +10,8 @@ from __future__ import annotations
 import dagster as dg
 
 from forecast_pipeline.defs.forecasting import assets as forecasting
+from forecast_pipeline.defs.forecasting import jobs as forecasting_jobs
+from forecast_pipeline.defs.forecasting import promotion, publishing
 from forecast_pipeline.defs.indicators import assets as indicators
 from forecast_pipeline.defs.ingest import assets as ingest
 from forecast_pipeline.defs.ingest import sensors as ingest_sensors
@@ -28,16 +30,24 @@ def build_definitions(deployment: Deployment) -> dg.Definitions:
             forecasting.tuned_params,
             forecasting.backtest,
             forecasting.ensemble,
-            forecasting.published_forecasts,
-            forecasting.top_products_view,
+            promotion.challenger,
+            promotion.champion,
+            publishing.published_forecasts,
+            publishing.top_products_view,
         ],
+        asset_checks=[promotion.promotion_gate],
         jobs=[
             ingest_sensors.ingest_upload_job,
             indicators.indicators_job,
-            forecasting.weekly_forecast_job,
+            forecasting_jobs.weekly_training_job,
+            forecasting_jobs.weekly_publish_job,
         ],
-        schedules=[indicators.indicators_schedule, forecasting.weekly_forecast_schedule],
-        sensors=[ingest_sensors.landing_zone_sensor],
+        schedules=[indicators.indicators_schedule, forecasting_jobs.weekly_training_schedule],
+        sensors=[
+            ingest_sensors.landing_zone_sensor,
+            forecasting_jobs.publish_after_training,
+            forecasting_jobs.publish_after_failed_training,
+        ],
         resources=resources_for(deployment),
     )
 

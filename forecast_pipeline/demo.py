@@ -13,7 +13,7 @@ from psycopg import sql
 from forecast_pipeline.defs.resources import LocalLandingZone
 from forecast_pipeline.deployments import Deployment
 from forecast_pipeline.local_stack import prepare_local_stack
-from forecast_pipeline.runner import StageTimer, run_pipeline
+from forecast_pipeline.runner import StageTimer, TrainingOutcome, run_pipeline
 from forecast_pipeline.sample import SampleConfig, write_sales_uploads
 from forecast_pipeline.settings import PlatformSettings
 from forecast_pipeline.warehouse import sales
@@ -44,6 +44,8 @@ class DemoReport:
     leaderboard: pd.DataFrame
     top_products: pd.DataFrame
     latest_run: pd.DataFrame
+    promotions: pd.DataFrame
+    trainings: list[TrainingOutcome]
     row_counts: dict[str, int]
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -53,9 +55,13 @@ DEMO_TUNING = {"n_trials": 8, "timeout_seconds": 90.0}
 
 
 def run_demo(
-    settings: PlatformSettings, sample: SampleConfig, log_level: str = "WARNING"
+    settings: PlatformSettings, sample: SampleConfig, log_level: str = "WARNING", weeks: int = 2
 ) -> DemoReport:
     """Prepare the local stack, drop the sample into the landing zone and run the whole graph.
+
+    The last ``weeks`` weekly partitions are trained in order, as the weekly schedule would
+    have: the first trained model becomes champion if it beats the baselines, each later one
+    only if it also beats the champion (see the promotion history in the report).
 
     ``log_level`` is what the runs print on the console; every event is stored in the instance
     and shown in the Dagster UI.
@@ -82,7 +88,7 @@ def run_demo(
         return span[1]
 
     with dg.DagsterInstance.get() as instance:
-        new_uploads, week = run_pipeline(
+        result = run_pipeline(
             defs,
             instance,
             landing,
@@ -90,12 +96,14 @@ def run_demo(
             timer,
             log_level=log_level,
             tuning_config=DEMO_TUNING,
+            weeks=weeks,
         )
+    week = result.week
     with psycopg.connect(warehouse_url) as conn:
         return DemoReport(
             env=env,
             sample_files=len(files),
-            new_uploads=new_uploads,
+            new_uploads=result.ingested,
             forecast_week=week,
             uploads=read_frame(
                 conn,
@@ -119,6 +127,15 @@ def run_demo(
                 "ORDER BY category, rank",
             ),
             latest_run=read_frame(conn, "SELECT * FROM analytics.latest_forecast_run"),
+            promotions=read_frame(
+                conn,
+                "SELECT version, decision, training_week, previous_champion_version AS previous, "
+                "round(challenger_value::numeric, 4) AS challenger, "
+                "round(champion_value::numeric, 4) AS champion, baseline_model, "
+                "round(baseline_value::numeric, 4) AS baseline, decided_at "
+                "FROM analytics.model_promotions ORDER BY decided_at",
+            ),
+            trainings=result.trainings,
             row_counts=table_row_counts(conn),
             stage_seconds=timer.seconds,
         )

@@ -19,6 +19,7 @@ from forecast_pipeline.defs.resources import (
     LocalLake,
     LocalLandingZone,
     MlflowTracking,
+    PromotionPolicy,
     S3Lake,
     S3LandingZone,
     Warehouse,
@@ -59,6 +60,7 @@ def _shared_resources() -> dict[str, Any]:
             tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"),
             artifact_location=dg.EnvVar("FORECAST_MLFLOW_ARTIFACTS"),
         ),
+        "promotion_policy": PromotionPolicy(),
     }
 
 

@@ -1,8 +1,9 @@
 """Running the asset graph in-process on a Dagster instance: what the demo and benchmarks do.
 
 The steps are the ones the daemon would take: evaluate the landing-zone sensor, register the
-upload partitions it asks for, run the ingest job per upload, refresh the indicators, then run
-the weekly forecast job for the latest complete week.
+upload partitions it asks for, run the ingest job per upload, refresh the indicators, run the
+weekly training job for the latest complete week (its promotion gate may keep the challenger),
+then the publish job, as the ``publish_after_*`` sensors would request it.
 """
 
 from __future__ import annotations
@@ -84,6 +85,87 @@ def forecast_week_for(last_sale: date) -> str:
     return key
 
 
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """What the promotion gate decided for a weekly training run."""
+
+    partition: str
+    promoted: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """What :func:`run_pipeline` did."""
+
+    ingested: list[str]
+    week: str
+    trainings: list[TrainingOutcome]
+
+
+def train_week(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    week: str,
+    run_config: Mapping[str, Any] | None = None,
+    log_level: str = "DEBUG",
+) -> TrainingOutcome:
+    """Run the weekly training job for ``week``. A run stopped by the promotion gate is a normal
+    outcome (the challenger stays challenger); any other failure raises
+    :class:`PipelineRunFailed`."""
+    job = defs.resolve_job_def("weekly_training_job")
+    config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
+    result = job.execute_in_process(
+        instance=instance, partition_key=week, run_config=config, raise_on_error=False
+    )
+    gate = [
+        event.event_specific_data
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        and event.event_specific_data.check_name == "promotion_gate"
+    ]
+    if result.success and gate:
+        return TrainingOutcome(week, True, gate[-1].description or "promoted")
+    failed_steps = {event.step_key for event in result.get_step_failure_events()}
+    if gate and not gate[-1].passed and all(k.endswith("promotion_gate") for k in failed_steps):
+        return TrainingOutcome(week, False, gate[-1].description or "kept as challenger")
+    raise PipelineRunFailed(
+        f"weekly_training_job failed (partition {week}, run {result.run_id}, "
+        f"failed steps {sorted(failed_steps)})"
+    )
+
+
+def weekly_run_config(
+    defs: dg.Definitions,
+    forecast_config: Mapping[str, Any] | None = None,
+    tuning_config: Mapping[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Run config of the training job giving every op the same ``ForecastConfig`` overrides
+    (and the tuning op its ``TuningConfig`` ones)."""
+    if not forecast_config and not tuning_config:
+        return None
+
+    def op(*key: str) -> str:
+        return defs.get_assets_def(dg.AssetKey(list(key))).node_def.name
+
+    forecast = dict(forecast_config or {})
+    return {
+        "ops": {
+            **{
+                op(*key): {"config": forecast}
+                for key in (
+                    ("models", "backtest"),
+                    ("models", "ensemble"),
+                    ("models", "challenger"),
+                )
+            },
+            op("models", "tuned_params"): {
+                "config": {**dict(tuning_config or {}), "forecast": forecast}
+            },
+        }
+    }
+
+
 def run_pipeline(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -93,16 +175,20 @@ def run_pipeline(
     forecast_config: Mapping[str, Any] | None = None,
     log_level: str = "DEBUG",
     tuning_config: Mapping[str, Any] | None = None,
-) -> tuple[list[str], str]:
-    """Ingest whatever is new in the landing zone, refresh indicators and publish forecasts.
+    publish_config: Mapping[str, Any] | None = None,
+    weeks: int = 1,
+) -> PipelineResult:
+    """Ingest whatever is new in the landing zone, refresh indicators, train, and publish the
+    champion's forecasts.
 
     Uploads registered earlier whose rows never reached the sales history (a run that crashed)
-    are ingested again too.
-    ``forecast_config`` overrides fields of the weekly job's ``ForecastConfig`` (horizon,
-    backtest windows, ...) and ``tuning_config`` those of its ``TuningConfig`` (trials,
-    seconds, ...); ``log_level`` is the console level of the runs' event logs (the
-    instance stores every event whatever it is). Returns the uploads ingested by this call and
-    the weekly partition that was published.
+    are ingested again too. ``weeks`` > 1 first trains the preceding weeks in order (each
+    challenger facing the champion of the week before), as weekly schedules would have.
+    ``forecast_config`` overrides fields of the training's ``ForecastConfig`` (horizon,
+    backtest windows, ...), ``tuning_config`` those of its ``TuningConfig`` (trials, seconds,
+    ...) and ``publish_config`` those of the publishing's ``PublishConfig``; ``log_level`` is
+    the console level of the runs' event logs (the instance stores every event whatever it
+    is).
     """
     timer = timer or StageTimer()
     with timer.stage("sensor"):
@@ -115,23 +201,15 @@ def run_pipeline(
     with timer.stage("indicators"):
         _execute(defs.resolve_job_def("indicators_job"), instance, log_level=log_level)
     week = forecast_week_for(last_sale_date())
-    forecast_job = defs.resolve_job_def("weekly_forecast_job")
-    run_config = None
-    if forecast_config or tuning_config:
-        configured = (
-            ["models", "backtest"],
-            ["models", "ensemble"],
-            ["forecasts", "product_forecasts"],
-        )
-        ops = {defs.get_assets_def(dg.AssetKey(key)).node_def.name for key in configured}
-        forecast = dict(forecast_config or {})
-        tuning_op = defs.get_assets_def(dg.AssetKey(["models", "tuned_params"])).node_def.name
-        run_config = {
-            "ops": {
-                **{op: {"config": forecast} for op in ops},
-                tuning_op: {"config": {**dict(tuning_config or {}), "forecast": forecast}},
-            }
-        }
-    with timer.stage("weekly forecast (features, tuning, backtest, ensemble, publish)"):
-        _execute(forecast_job, instance, week, run_config, log_level)
-    return ingested, week
+    run_config = weekly_run_config(defs, forecast_config, tuning_config)
+    keys = weekly.get_partition_keys()
+    position = keys.index(week)
+    trainings = []
+    for key in keys[max(0, position - weeks + 1) : position + 1]:
+        with timer.stage("weekly training (features, tuning, backtest, ensemble, gate)"):
+            trainings.append(train_week(defs, instance, key, run_config, log_level))
+    publish_op = defs.get_assets_def(dg.AssetKey(["forecasts", "product_forecasts"])).node_def.name
+    publish = {"ops": {publish_op: {"config": dict(publish_config)}}} if publish_config else None
+    with timer.stage("publish (champion forecasts)"):
+        _execute(defs.resolve_job_def("weekly_publish_job"), instance, week, publish, log_level)
+    return PipelineResult(ingested=ingested, week=week, trainings=trainings)

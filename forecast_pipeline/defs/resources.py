@@ -9,16 +9,25 @@ their methods; constructing one touches nothing.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pandas as pd
 import psycopg
 from dagster_aws.s3 import S3Resource
+from pydantic import Field
+
+from forecast_pipeline.tracking.registry import DEFAULT_MODEL_NAME
+
+if TYPE_CHECKING:
+    from forecast_pipeline.ml.promotion import GateRule
+    from forecast_pipeline.tracking.registry import ModelRegistry
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
 
@@ -207,19 +216,94 @@ class S3LandingZone(LandingZone):
 
 
 class MlflowTracking(dg.ConfigurableResource):
-    """MLflow 3 tracking on a Postgres backend store, artifacts in the lake."""
+    """MLflow 3 tracking and model registry (Postgres backend store or an ``mlflow server``
+    URL; artifacts in the lake).
+
+    Each weekly training records into one MLflow run per Dagster run and partition, found
+    again by its tags by every asset of the training. Against a database the store keeps at
+    most ``pool_size + max_overflow`` connections per process.
+    """
 
     tracking_uri: str
     artifact_location: str
     experiment: str = "forecast_pipeline"
+    registered_model: str = Field(
+        default=DEFAULT_MODEL_NAME,
+        description="Registered model whose versions carry the champion / challenger aliases.",
+    )
+    pool_size: int = 2
+    max_overflow: int = 2
 
     def activate(self) -> str:
         """Point MLflow at the tracking store; returns the experiment id (created on first use)."""
         import mlflow
 
+        # read by MLflow when it first builds the SQLAlchemy store of this process
+        os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOL_SIZE", str(self.pool_size))
+        os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW", str(self.max_overflow))
         mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
         client = mlflow.MlflowClient()
         found = client.get_experiment_by_name(self.experiment)
         if found is not None:
             return found.experiment_id
         return client.create_experiment(self.experiment, artifact_location=self.artifact_location)
+
+    @contextmanager
+    def training_run(
+        self, partition: str, dagster_run_id: str, tags: dict[str, str]
+    ) -> Iterator[str]:
+        """The MLflow run of this Dagster run's training of ``partition``, active in the block
+        (created by the first asset that logs, resumed by the next ones); yields its id."""
+        import mlflow
+
+        experiment_id = self.activate()
+        found = mlflow.MlflowClient().search_runs(
+            [experiment_id],
+            filter_string=(
+                f"tags.`dagster.run_id` = '{dagster_run_id}' "
+                f"and tags.`dagster.partition` = '{partition}'"
+            ),
+            max_results=1,
+        )
+        all_tags = {"dagster.run_id": dagster_run_id, "dagster.partition": partition, **tags}
+        if found:
+            with mlflow.start_run(run_id=found[0].info.run_id) as run:
+                mlflow.set_tags(tags)
+                yield run.info.run_id
+        else:
+            with mlflow.start_run(
+                experiment_id=experiment_id, run_name=f"train-{partition}", tags=all_tags
+            ) as run:
+                yield run.info.run_id
+
+    def registry(self) -> ModelRegistry:
+        """The registered model's versions and aliases."""
+        import mlflow
+
+        from forecast_pipeline.tracking.registry import ModelRegistry
+
+        self.activate()
+        return ModelRegistry(mlflow.MlflowClient(), self.registered_model)
+
+
+class PromotionPolicy(dg.ConfigurableResource):
+    """The promotion gate's rule: a challenger becomes champion only when, at every gated
+    level, its backtest error is below the best baseline's and the champion's by ``margin``."""
+
+    margin: float = Field(default=0.01, description="Relative improvement required (0.01 = 1%).")
+    metric: str = Field(default="wape", description="Error metric compared: wape, mae, rmse, mase.")
+    levels: list[str] = Field(default=["product", "category"], description="Gated levels.")
+    baselines: list[str] = Field(
+        default=["seasonal_naive", "moving_average"], description="Baselines to beat."
+    )
+
+    def rule(self) -> GateRule:
+        from forecast_pipeline.ml.promotion import GateRule
+
+        return GateRule(
+            levels=tuple(self.levels),
+            metric=self.metric,
+            margin=self.margin,
+            baselines=tuple(self.baselines),
+        )

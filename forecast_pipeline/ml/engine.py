@@ -28,6 +28,7 @@ import pandas as pd
 
 from forecast_pipeline.ml.backtest import BacktestResult, check_series
 from forecast_pipeline.ml.ensemble import ENSEMBLE, apply_weights, fit_level_weights
+from forecast_pipeline.ml.gbm import GlobalModels
 from forecast_pipeline.ml.intervals import (
     Calibration,
     add_intervals,
@@ -340,21 +341,28 @@ def evaluate(result: BacktestResult, spec: ForecastSpec, categories: pd.DataFram
 
 
 def forecast(
-    series: pd.DataFrame, spec: ForecastSpec, inputs: ModelInputs, model: EnsembleModel
+    series: pd.DataFrame,
+    spec: ForecastSpec,
+    inputs: ModelInputs,
+    model: EnsembleModel,
+    global_models: GlobalModels | None = None,
 ) -> ForecastResult:
-    """Fit every model on all of ``series`` and forecast ``spec.horizon`` steps with the
-    ensemble of ``model`` (steps 1-4 of the module docstring).
+    """Forecast ``spec.horizon`` steps after ``series`` with the ensemble of ``model`` (steps
+    1-4 of the module docstring).
 
     Args:
         series: gap-free product series ``unique_id``, ``ds``, ``y``.
         spec: forecast configuration (the one the backtest ran with).
         inputs: categories, exogenous features and tuned parameters.
         model: the ensemble fitted on the backtest (:func:`fit_ensemble`).
+        global_models: the global models fitted at training time; without them every model,
+            global ones included, is fitted on ``series`` here. The per-series models
+            (baselines, AutoETS, Prophet) are always fitted on ``series``.
     """
     series = check_series(series)
     history = aggregate_levels(series, inputs.categories, ["y"])
     last = pd.Timestamp(series["ds"].max())
-    base = base_forecasts(series, spec, inputs).assign(cutoff=last)
+    base = base_forecasts(series, spec, inputs, global_models).assign(cutoff=last)
     base[_models(base)] = base[_models(base)].clip(lower=0.0)
     base = base.sort_values(["level", "unique_id", "ds"], kind="stable", ignore_index=True)
     base["step"] = base.groupby(["level", "unique_id"]).cumcount() + 1

@@ -23,7 +23,9 @@ product is then forecast from its own history (mlforecast's ``predict(new_df=...
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,10 +38,13 @@ __all__ = [
     "GBM_MODELS",
     "LIGHTGBM",
     "XGBOOST",
+    "GlobalModels",
     "build_mlforecast",
+    "fit_global_models",
     "gbm_forecasts",
     "gbm_regressor",
     "mlf_future_dates",
+    "predict_global_models",
 ]
 
 LIGHTGBM = "lightgbm"
@@ -112,6 +117,112 @@ def build_mlforecast(
     )
 
 
+@dataclass
+class GlobalModels:
+    """Global models fitted once, able to forecast any later history of the same products.
+
+    Attributes:
+        mlf: the fitted ``MLForecast`` (its regressors and feature pipeline).
+        models: names of the fitted models.
+        category_codes: category -> static code seen while fitting (unknown categories get -1).
+        exog_columns: exogenous feature columns the models were fitted with.
+        training_end: last period of the training data.
+    """
+
+    mlf: Any
+    models: tuple[str, ...]
+    category_codes: dict[str, float]
+    exog_columns: tuple[str, ...]
+    training_end: pd.Timestamp
+
+    def feature_importances(self) -> pd.DataFrame:
+        """``model``, ``feature``, ``importance`` (share of the model's total importance)."""
+        features = list(self.mlf.ts.features_order_)
+        frames = []
+        for name in self.models:
+            raw = np.asarray(self.mlf.models_[name].feature_importances_, dtype="float64")
+            share = raw / raw.sum() if raw.sum() > 0 else raw
+            frames.append(pd.DataFrame({"model": name, "feature": features, "importance": share}))
+        out = pd.concat(frames, ignore_index=True)
+        return out.sort_values(["model", "importance"], ascending=[True, False], ignore_index=True)
+
+
+def fit_global_models(
+    train: pd.DataFrame,
+    spec: ForecastSpec,
+    models: Sequence[str] = GBM_MODELS,
+    *,
+    categories: pd.DataFrame | None = None,
+    exog: Exogenous | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> GlobalModels:
+    """Fit the global ``models`` on ``train`` (on a seeded sample of
+    ``spec.max_train_series`` products when there are more).
+
+    Args:
+        train: long frame ``unique_id``, ``ds``, ``y`` without gaps, all series ending on the
+            same date.
+        spec: forecast configuration (``spec.max_train_steps`` limits the rows learnt from).
+        models: names among :data:`GBM_MODELS`.
+        categories: ``unique_id`` -> ``category``, used as a static feature.
+        exog: exogenous features (only periods before the end of ``train`` are read).
+        params: hyper-parameters per model name, replacing the spec's.
+    """
+    if not models:
+        raise ValueError("no global model requested")
+    codes = _category_codes(categories) if categories is not None else None
+    frame = _model_frame(train, spec, exog, categories, codes)
+    mlf = build_mlforecast(spec, models, params)
+    with _quiet_mlforecast():
+        mlf.fit(_training_sample(frame, spec), static_features=_static(codes))
+    return GlobalModels(
+        mlf=mlf,
+        models=tuple(models),
+        category_codes=codes or {},
+        exog_columns=tuple(exog.columns) if exog is not None else (),
+        training_end=pd.Timestamp(train["ds"].max()),
+    )
+
+
+def predict_global_models(
+    fitted: GlobalModels,
+    train: pd.DataFrame,
+    spec: ForecastSpec,
+    *,
+    categories: pd.DataFrame | None = None,
+    exog: Exogenous | None = None,
+) -> pd.DataFrame:
+    """Forecast ``spec.horizon`` steps after ``train`` with models fitted earlier.
+
+    Every series is forecast from its own history in ``train`` (which may end later than the
+    training data), with the exogenous values known at its end.
+
+    Returns:
+        ``unique_id``, ``ds`` and one float column of raw (unclipped) forecasts per model,
+        sorted by ``unique_id``, ``ds``.
+    """
+    columns = tuple(exog.columns) if exog is not None else ()
+    if columns != fitted.exog_columns:
+        raise ValueError(
+            f"the models were fitted with exogenous features {list(fitted.exog_columns)}, "
+            f"got {list(columns)}"
+        )
+    frame = _model_frame(train, spec, exog, categories, fitted.category_codes or None)
+    origin = pd.Timestamp(train["ds"].max()) + spec.offset
+    x_df = None
+    if exog is not None and exog.columns:
+        x_df = future_exogenous(exog.restricted(origin), mlf_future_dates(frame, spec), origin)
+    with _quiet_mlforecast():
+        fcst = fitted.mlf.predict(h=spec.horizon, X_df=x_df, new_df=frame)
+    for name in fitted.models:
+        fcst[name] = fcst[name].astype("float64")
+        if not np.isfinite(fcst[name]).all():
+            raise RuntimeError(f"{name} produced non-finite forecasts")
+    return fcst[["unique_id", "ds", *fitted.models]].sort_values(
+        ["unique_id", "ds"], ignore_index=True
+    )
+
+
 def gbm_forecasts(
     train: pd.DataFrame,
     spec: ForecastSpec,
@@ -124,60 +235,49 @@ def gbm_forecasts(
     """Fit the global ``models`` on ``train`` and forecast ``spec.horizon`` steps.
 
     Only ``train`` (and the exogenous values known at its end) is seen: this is the single entry
-    point used by the backtest (data up to a cutoff) and the final forecast (all data).
-
-    Args:
-        train: long frame ``unique_id``, ``ds``, ``y`` without gaps, all series ending on the
-            same date.
-        spec: forecast configuration (``spec.max_train_steps`` limits the rows learnt from).
-        models: names among :data:`GBM_MODELS`.
-        categories: ``unique_id`` -> ``category``, used as a static feature.
-        exog: exogenous features (restricted to the training periods by the caller or not:
-            only periods up to the last training date are read).
-        params: hyper-parameters per model name, replacing the spec's.
-
-    Returns:
-        ``unique_id``, ``ds`` and one float column of raw (unclipped) forecasts per model,
-        sorted by ``unique_id``, ``ds``.
+    point used by the backtest (data up to a cutoff); see :func:`fit_global_models` for the
+    arguments and :func:`predict_global_models` for the result.
     """
-    if not models:
-        raise ValueError("no global model requested")
+    fitted = fit_global_models(train, spec, models, categories=categories, exog=exog, params=params)
+    return predict_global_models(fitted, train, spec, categories=categories, exog=exog)
+
+
+def _model_frame(
+    train: pd.DataFrame,
+    spec: ForecastSpec,
+    exog: Exogenous | None,
+    categories: pd.DataFrame | None,
+    codes: dict[str, float] | None,
+) -> pd.DataFrame:
+    """``train`` with the exogenous features and the category code the models read, trimmed
+    to ``spec.max_train_steps`` (plus the periods the lags need)."""
     last = pd.Timestamp(train["ds"].max())
-    origin = last + spec.offset
     frame = train.loc[:, ["unique_id", "ds", "y"]].sort_values(["unique_id", "ds"])
     if exog is not None and exog.columns:
-        exog = exog.restricted(origin)
-        frame = exog.training_frame(frame)
-    static: list[str] = []
-    if categories is not None:
-        codes = _category_codes(categories)
-        frame[_CATEGORY_CODE] = frame["unique_id"].map(codes).fillna(-1.0)
-        static = [_CATEGORY_CODE]
+        frame = exog.restricted(last + spec.offset).training_frame(frame)
+    if codes is not None:
+        if categories is None:
+            raise ValueError("the models use the category as a feature: categories are required")
+        by_id = _category_of(categories).map(codes)
+        frame[_CATEGORY_CODE] = frame["unique_id"].map(by_id).fillna(-1.0)
     if spec.max_train_steps is not None:
         keep = spec.max_train_steps + max(spec.lags) + max(spec.rolling_windows, default=0)
         frame = frame[frame["ds"] > last - spec.offset * keep]
-    mlf = build_mlforecast(spec, models, params)
-    x_df = None
-    if exog is not None and exog.columns:
-        future = mlf_future_dates(frame, spec)
-        x_df = future_exogenous(exog, future, origin)
-    train_frame = _training_sample(frame, spec)
+    return frame
+
+
+def _static(codes: dict[str, float] | None) -> list[str]:
+    return [_CATEGORY_CODE] if codes is not None else []
+
+
+@contextmanager
+def _quiet_mlforecast() -> Iterator[None]:
     with warnings.catch_warnings():
         # Series shorter than the largest lag give no training rows and forecast with missing
         # lag features (the tree models handle NaN); mlforecast warns about both.
         warnings.filterwarnings("ignore", message="The following series were dropped")
         warnings.filterwarnings("ignore", message="Found null values")
-        mlf.fit(train_frame, static_features=static)
-        if train_frame is frame:
-            fcst = mlf.predict(h=spec.horizon, X_df=x_df)
-        else:
-            # Every series is forecast from its own history with the model fitted on the sample.
-            fcst = mlf.predict(h=spec.horizon, X_df=x_df, new_df=frame)
-    for name in models:
-        fcst[name] = fcst[name].astype("float64")
-        if not np.isfinite(fcst[name]).all():
-            raise RuntimeError(f"{name} produced non-finite forecasts")
-    return fcst[["unique_id", "ds", *models]].sort_values(["unique_id", "ds"], ignore_index=True)
+        yield
 
 
 def _training_sample(frame: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
@@ -203,7 +303,10 @@ def mlf_future_dates(train: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
     return pd.DataFrame({"unique_id": ids, "ds": ds})
 
 
-def _category_codes(categories: pd.DataFrame) -> pd.Series:
-    cats = categories.drop_duplicates("unique_id").set_index("unique_id")["category"]
-    codes = {name: float(i) for i, name in enumerate(sorted(cats.astype(str).unique()))}
-    return cats.astype(str).map(codes)
+def _category_of(categories: pd.DataFrame) -> pd.Series:
+    return categories.drop_duplicates("unique_id").set_index("unique_id")["category"].astype(str)
+
+
+def _category_codes(categories: pd.DataFrame) -> dict[str, float]:
+    names = sorted(_category_of(categories).unique())
+    return {name: float(i) for i, name in enumerate(names)}

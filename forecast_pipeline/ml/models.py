@@ -22,7 +22,14 @@ import pandas as pd
 
 from forecast_pipeline.ml.baselines import BASELINE_MODELS, baseline_forecasts
 from forecast_pipeline.ml.exogenous import Exogenous
-from forecast_pipeline.ml.gbm import GBM_MODELS, LIGHTGBM, XGBOOST, gbm_forecasts
+from forecast_pipeline.ml.gbm import (
+    GBM_MODELS,
+    LIGHTGBM,
+    XGBOOST,
+    GlobalModels,
+    gbm_forecasts,
+    predict_global_models,
+)
 from forecast_pipeline.ml.metrics import sort_by_level
 from forecast_pipeline.ml.prophet_model import PROPHET
 from forecast_pipeline.ml.reconciliation import aggregate_levels
@@ -68,7 +75,12 @@ def check_models(spec: ForecastSpec) -> None:
         raise ValueError(f"unknown aggregate models {bad}; expected among {list(AGGREGATE_MODELS)}")
 
 
-def base_forecasts(train: pd.DataFrame, spec: ForecastSpec, inputs: ModelInputs) -> pd.DataFrame:
+def base_forecasts(
+    train: pd.DataFrame,
+    spec: ForecastSpec,
+    inputs: ModelInputs,
+    global_models: GlobalModels | None = None,
+) -> pd.DataFrame:
     """Forecast ``spec.horizon`` steps after ``train`` with every model, at every level.
 
     Args:
@@ -76,6 +88,8 @@ def base_forecasts(train: pd.DataFrame, spec: ForecastSpec, inputs: ModelInputs)
             date.
         spec: forecast configuration (models, horizon, features).
         inputs: categories, exogenous features and tuned parameters.
+        global_models: global models fitted earlier (on data up to ``train``'s end or before);
+            when given they forecast from ``train`` instead of being fitted on it.
 
     Returns:
         ``level``, ``unique_id``, ``ds`` and one column of raw (unclipped) forecasts per model
@@ -83,7 +97,7 @@ def base_forecasts(train: pd.DataFrame, spec: ForecastSpec, inputs: ModelInputs)
     """
     check_models(spec)
     train = train.loc[:, ["unique_id", "ds", "y"]].sort_values(["unique_id", "ds"])
-    product = _product_forecasts(train, spec, inputs)
+    product = _product_forecasts(train, spec, inputs, global_models)
     product_models = [c for c in product.columns if c not in ("unique_id", "ds")]
     levels = aggregate_levels(product, inputs.categories, product_models)
     direct_models = list(spec.aggregate_models)
@@ -103,14 +117,28 @@ def base_forecasts(train: pd.DataFrame, spec: ForecastSpec, inputs: ModelInputs)
 
 
 def _product_forecasts(
-    train: pd.DataFrame, spec: ForecastSpec, inputs: ModelInputs
+    train: pd.DataFrame,
+    spec: ForecastSpec,
+    inputs: ModelInputs,
+    global_models: GlobalModels | None,
 ) -> pd.DataFrame:
     baselines = [m for m in spec.product_models if m in BASELINE_MODELS]
     gbms = [m for m in spec.product_models if m in GBM_MODELS]
     frames = []
     if baselines:
         frames.append(baseline_forecasts(train, spec, baselines))
-    if gbms:
+    if gbms and global_models is not None:
+        if set(gbms) != set(global_models.models):
+            raise ValueError(
+                f"the spec lists global models {gbms}, the fitted ones are "
+                f"{list(global_models.models)}"
+            )
+        frames.append(
+            predict_global_models(
+                global_models, train, spec, categories=inputs.categories, exog=inputs.exog
+            )
+        )
+    elif gbms:
         frames.append(
             gbm_forecasts(
                 train,

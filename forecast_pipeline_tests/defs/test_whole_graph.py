@@ -25,7 +25,8 @@ from forecast_pipeline.warehouse import databases, sales
 pytestmark = pytest.mark.slow
 
 SAMPLE = SampleConfig(seed=3, n_categories=3, n_products=18, n_stores=1)
-FORECAST_RUN_CONFIG = {"backtest_windows": 2, "top_n": 3}
+FORECAST_RUN_CONFIG = {"backtest_windows": 2}
+PUBLISH_RUN_CONFIG = {"top_n": 3}
 TUNING_RUN_CONFIG = {"n_trials": 2, "max_series": 10}
 
 
@@ -58,24 +59,27 @@ def published(tmp_path_factory: pytest.TempPathFactory, make_database, mlflow_tr
             return span[1]
 
         with dg.DagsterInstance.ephemeral() as instance:
-            first_uploads, week = run_pipeline(
+            first = run_pipeline(
                 defs,
                 instance,
                 landing,
                 last_sale,
                 forecast_config=FORECAST_RUN_CONFIG,
                 tuning_config=TUNING_RUN_CONFIG,
+                publish_config=PUBLISH_RUN_CONFIG,
             )
             with psycopg.connect(warehouse_url) as conn:
                 first_counts = table_row_counts(conn)
-            second_uploads, second_week = run_pipeline(
+            second = run_pipeline(
                 defs,
                 instance,
                 landing,
                 last_sale,
                 forecast_config=FORECAST_RUN_CONFIG,
                 tuning_config=TUNING_RUN_CONFIG,
+                publish_config=PUBLISH_RUN_CONFIG,
             )
+            week = first.week
             with psycopg.connect(warehouse_url) as conn:
                 second_counts = table_row_counts(conn)
             metadata = {
@@ -84,6 +88,7 @@ def published(tmp_path_factory: pytest.TempPathFactory, make_database, mlflow_tr
                     ["models", "tuned_params"],
                     ["models", "backtest"],
                     ["models", "ensemble"],
+                    ["models", "challenger"],
                     ["forecasts", "product_forecasts"],
                 )
             }
@@ -93,9 +98,11 @@ def published(tmp_path_factory: pytest.TempPathFactory, make_database, mlflow_tr
             "warehouse_url": warehouse_url,
             "root": root,
             "week": week,
-            "second_week": second_week,
-            "first_uploads": first_uploads,
-            "second_uploads": second_uploads,
+            "second_week": second.week,
+            "first_uploads": first.ingested,
+            "second_uploads": second.ingested,
+            "first": first,
+            "second": second,
             "first_counts": first_counts,
             "second_counts": second_counts,
             "mlflow_tracking_uri": mlflow_tracking_uri,
@@ -126,7 +133,12 @@ def test_weekly_assets_show_tuning_leaderboards_and_charts(published) -> None:
     assert "category" in meta["models/backtest"]["leaderboard"]
     chart = meta["forecasts/product_forecasts"]["largest_categories"]
     assert chart.startswith("![chart](data:image/png;base64,")
-    assert meta["forecasts/product_forecasts"]["model"] == "ensemble"
+    assert meta["forecasts/product_forecasts"]["registered_model"] == "forecast_pipeline_ensemble"
+    assert meta["forecasts/product_forecasts"]["champion_version"] == 1
+    challenger = meta["models/challenger"]
+    assert challenger["version"] == 2  # the second run registered a second version
+    assert "lightgbm" in challenger["members"] and "prophet" in challenger["members"]
+    assert "lag1" in challenger["top_features"]
 
 
 def test_every_file_is_ingested_once(published) -> None:
@@ -164,7 +176,7 @@ def test_backtest_figures_for_every_model_and_the_ensemble(published) -> None:
             (published["week"],),
         ).fetchall()
         run = conn.execute(
-            "SELECT model_name, mlflow_run_id FROM analytics.latest_forecast_run"
+            "SELECT model_name, model_version, mlflow_run_id FROM analytics.latest_forecast_run"
         ).fetchone()
         cold = conn.execute(
             "SELECT count(*) FILTER (WHERE cold_start), count(*) FROM forecasts.product_forecasts"
@@ -181,13 +193,66 @@ def test_backtest_figures_for_every_model_and_the_ensemble(published) -> None:
     assert all(0 < r[3] <= r[4] <= 1 for r in ensemble)
     assert all(r[3] is None for r in rows if r[0] != "ensemble")
     assert cold is not None and cold[1] > 0
-    assert run is not None and run[0] == "ensemble"
+    assert run is not None and run[:2] == ("forecast_pipeline_ensemble", "1")
     mlflow.set_tracking_uri(published["mlflow_tracking_uri"])
-    logged = mlflow.get_run(run[1])
-    assert logged.data.tags["dagster.partition"] == published["week"]
+    logged = mlflow.get_run(run[2])
+    tags = logged.data.tags
+    assert tags["dagster.partition"] == published["week"]
+    assert tags["dagster.job"] == "weekly_training_job"
+    assert tags["training_window.end"] < tags["forecast_origin"]
+    assert tags["code_version"]
     assert "ensemble.product.wape" in logged.data.metrics
+    assert "prophet.category.mase" in logged.data.metrics
     weights = {k: v for k, v in logged.data.metrics.items() if k.startswith("weight.product.")}
     assert sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
+    trials = mlflow.MlflowClient().get_metric_history(run[2], "tuning.lightgbm.trial_wape")
+    assert sorted(m.step for m in trials) == list(range(TUNING_RUN_CONFIG["n_trials"]))
+    artifacts = _artifact_paths(run[2])
+    assert {
+        "backtest/product.csv",
+        "backtest/metrics_by_cutoff.csv",
+        "backtest/leaderboard.png",
+        "ensemble/weights.csv",
+        "tuning/lightgbm_trials.csv",
+        "features/importances.csv",
+        "features/lightgbm_importance.png",
+    } <= artifacts
+
+
+def _artifact_paths(run_id: str, path: str | None = None) -> set[str]:
+    found = set()
+    for item in mlflow.MlflowClient().list_artifacts(run_id, path):
+        found |= _artifact_paths(run_id, item.path) if item.is_dir else {item.path}
+    return found
+
+
+def test_first_training_is_promoted_and_an_equal_retraining_stays_challenger(published) -> None:
+    first, second = published["first"].trainings[-1], published["second"].trainings[-1]
+    assert first.promoted and first.reason.startswith("promoted")
+    assert not second.promoted
+    assert second.reason.startswith("kept as challenger")
+    assert "not 1% better than champion v1" in second.reason
+    reader_url = databases.with_database(published["warehouse_url"], user="forecast_reader")
+    with psycopg.connect(reader_url) as conn:
+        history = conn.execute(
+            "SELECT version, decision, previous_champion_version, challenger_value, "
+            "champion_value, baseline_model, baseline_value, reason, decided_by "
+            "FROM analytics.model_promotions ORDER BY decided_at"
+        ).fetchall()
+    assert [(h[0], h[1], h[2]) for h in history] == [
+        (1, "promoted", None),
+        (2, "kept_challenger", 1),
+    ]
+    promoted, kept = history
+    assert promoted[4] is None and promoted[3] <= 0.99 * promoted[6]  # beat the best baseline
+    assert kept[3] > 0.99 * kept[4]  # not 1% better than the champion
+    assert kept[7] == second.reason and kept[8] == "promotion_gate"
+    mlflow.set_tracking_uri(published["mlflow_tracking_uri"])
+    client = mlflow.MlflowClient()
+    name = "forecast_pipeline_ensemble"
+    assert int(client.get_model_version_by_alias(name, "champion").version) == 1
+    assert int(client.get_model_version_by_alias(name, "challenger").version) == 2
+    assert {v.current_stage for v in client.search_model_versions(f"name = '{name}'")} == {"None"}
 
 
 def test_second_run_duplicates_nothing(published) -> None:

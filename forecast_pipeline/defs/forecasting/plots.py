@@ -4,20 +4,36 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import Any
 
 import pandas as pd
 
-__all__ = ["forecast_chart", "leaderboard_chart"]
+__all__ = [
+    "forecast_chart",
+    "forecast_figure",
+    "leaderboard_chart",
+    "leaderboard_figure",
+    "markdown_png",
+]
 
 
-def _markdown_png(fig) -> str:
+def markdown_png(fig: Any) -> str:
+    """The figure as an inline Markdown image (the figure is closed afterwards)."""
+    import matplotlib.pyplot as plt
+
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f"![chart](data:image/png;base64,{encoded})"
 
 
 def leaderboard_chart(metrics: pd.DataFrame, metric: str = "wape") -> str:
+    """:func:`leaderboard_figure` as a Markdown image."""
+    return markdown_png(leaderboard_figure(metrics, metric))
+
+
+def leaderboard_figure(metrics: pd.DataFrame, metric: str = "wape") -> Any:
     """Bar chart of ``metric`` per model (overall rows), one panel per level."""
     import matplotlib
 
@@ -34,13 +50,15 @@ def leaderboard_chart(metrics: pd.DataFrame, metric: str = "wape") -> str:
         ax.invert_yaxis()
         ax.set_title(f"{level}: backtest {metric.upper()}")
     fig.tight_layout()
-    try:
-        return _markdown_png(fig)
-    finally:
-        plt.close(fig)
+    return fig
 
 
 def forecast_chart(history: pd.DataFrame, steps: pd.DataFrame, series: list[str]) -> str:
+    """:func:`forecast_figure` as a Markdown image."""
+    return markdown_png(forecast_figure(history, steps, series))
+
+
+def forecast_figure(history: pd.DataFrame, steps: pd.DataFrame, series: list[str]) -> Any:
     """Actuals (last two years) against the forecast and its 80 %/95 % bands, one panel per
     series of ``series`` (``unique_id`` values of the category level)."""
     import matplotlib
@@ -59,7 +77,4 @@ def forecast_chart(history: pd.DataFrame, steps: pd.DataFrame, series: list[str]
         ax.set_title(str(uid))
     axes[0, 0].legend(loc="upper left")
     fig.tight_layout()
-    try:
-        return _markdown_png(fig)
-    finally:
-        plt.close(fig)
+    return fig

@@ -1,0 +1,200 @@
+"""Publishing the champion's forecasts of a weekly partition to Postgres and the lake.
+
+The forecasts come from the registered model version holding the ``champion`` alias only (see
+:mod:`forecast_pipeline.defs.forecasting.promotion`); each published run records that version.
+Publishing is its own job, run after every training (promoted or not) by the
+``publish_after_training`` sensors, so fresh data is forecast even when the challenger lost.
+"""
+
+import uuid
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from forecast_pipeline.defs.contracts import contract_metadata
+from forecast_pipeline.defs.forecasting.promotion import champion
+from forecast_pipeline.defs.forecasting.storage import (
+    OWNERS,
+    features_key,
+    forecast_key,
+    forecast_origin,
+    load_inputs,
+    model_key,
+)
+from forecast_pipeline.defs.partitions import weekly
+from forecast_pipeline.defs.resources import Lake, MlflowTracking, Warehouse
+from forecast_pipeline.warehouse import publishing, sales
+
+
+class PublishConfig(dg.Config):
+    """How the published rankings are built."""
+
+    top_n: int = Field(default=10, description="Products ranked per category and period.")
+    flat_threshold: float = Field(
+        default=0.05, description="Relative change below which a trend is 'flat'."
+    )
+
+
+def _forecast_spec(name: str, description: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        ["forecasts", name],
+        deps=[champion, ["features", "weekly_sales"]],
+        group_name="forecasts",
+        kinds={"postgres", "parquet"},
+        owners=OWNERS,
+        partitions_def=weekly,
+        description=description,
+        metadata=contract_metadata(name),
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        _forecast_spec(
+            "product_forecasts",
+            "forecasts.product_forecasts: units per product and target week for the next 52 "
+            "weeks from the champion model's reconciled ensemble, with conformal 80%/95% "
+            "intervals and the cold-start flag. Category and total forecasts and the "
+            "week/month/year window totals go to the lake. Grain: run_id, product_id, "
+            "target_week.",
+        ),
+        _forecast_spec(
+            "top_products",
+            "forecasts.top_products: per category, the top products for the next week, month "
+            "(4 weeks) and year (52 weeks) with rank, predicted units and the 80% interval of "
+            "the window total, the previous period's units, change and trend. Grain: run_id, "
+            "time_period, category, rank.",
+        ),
+    ],
+    partitions_def=weekly,
+)
+def published_forecasts(
+    context: dg.AssetExecutionContext,
+    config: PublishConfig,
+    lake: Lake,
+    warehouse: Warehouse,
+    mlflow: MlflowTracking,
+):
+    """Forecasts the partition's history with the champion, ranks, and publishes atomically."""
+    from forecast_pipeline import ml
+    from forecast_pipeline.defs.forecasting.plots import forecast_chart
+
+    partition = context.partition_key
+    registry = mlflow.registry()
+    current = registry.champion()
+    if current is None:
+        raise dg.Failure(
+            description=(
+                f"registered model {registry.name!r} has no champion yet: no trained version "
+                "has passed the promotion gate (see analytics.model_promotions)"
+            )
+        )
+    forecaster = registry.load_forecaster(current.version)
+    series = lake.read_parquet(features_key(partition, "series"))
+    inputs = load_inputs(lake, partition)
+    try:
+        result = forecaster.forecast(series, inputs.categories, inputs.exog)
+    except ValueError as error:
+        raise dg.Failure(
+            description=f"champion v{current.version} cannot forecast week {partition}: {error}"
+        ) from error
+    products_fcst = result.level("product")
+    product_windows = result.windows[result.windows["level"] == "product"]
+    top = ml.top_products(
+        products_fcst,
+        series,
+        inputs.categories,
+        top_n=config.top_n,
+        flat_threshold=config.flat_threshold,
+        window_totals=product_windows,
+    )
+    with warehouse.connect() as conn:
+        products = sales.load_products(conn)
+    product_rows = _product_forecast_rows(products_fcst, inputs.categories)
+    top_rows = top.merge(products[["product_id", "product_name"]], on="product_id", how="left")
+    run = publishing.ForecastRun(
+        run_id=uuid.uuid4().hex,
+        partition_key=partition,
+        origin=forecast_origin(context).date(),
+        model_name=registry.name,
+        model_version=str(current.version),
+        mlflow_run_id=current.run_id,
+        dagster_run_id=context.run.run_id,
+        data_start=series["ds"].min().date(),
+        data_end=series["ds"].max().date(),
+        horizon_weeks=forecaster.spec.horizon,
+        n_products=int(products_fcst["unique_id"].nunique()),
+    )
+    with warehouse.connect() as conn:
+        publishing.publish_forecast_run(conn, run, product_rows, top_rows)
+    forecast_uri = lake.write_parquet(forecast_key(partition, "product_forecasts"), product_rows)
+    top_uri = lake.write_parquet(forecast_key(partition, "top_products"), top_rows)
+    lake.write_parquet(
+        forecast_key(partition, "category_forecasts"),
+        result.steps[result.steps["level"] != "product"].drop(columns="cold_start"),
+    )
+    lake.write_parquet(forecast_key(partition, "window_totals"), result.windows)
+    history = lake.read_parquet(model_key(partition, "history"))
+    categories_hist = history[history["level"] == "category"]
+    largest = categories_hist.groupby("unique_id")["y"].sum().nlargest(3).index.astype(str).tolist()
+    yield dg.MaterializeResult(
+        asset_key=["forecasts", "product_forecasts"],
+        metadata={
+            "dagster/row_count": len(product_rows),
+            "registered_model": registry.name,
+            "champion_version": current.version,
+            "products": run.n_products,
+            "cold_start_products": int(
+                products_fcst.loc[products_fcst["cold_start"], "unique_id"].nunique()
+            ),
+            "largest_categories": dg.MetadataValue.md(
+                forecast_chart(
+                    categories_hist, result.steps[result.steps["level"] == "category"], largest
+                )
+            ),
+            "uri": dg.MetadataValue.url(forecast_uri),
+        },
+    )
+    week = top_rows[top_rows["time_period"] == "week"]
+    yield dg.MaterializeResult(
+        asset_key=["forecasts", "top_products"],
+        metadata={
+            "dagster/row_count": len(top_rows),
+            "next_week_leaders": dg.MetadataValue.md(
+                week[week["rank"] == 1][
+                    ["category", "product_id", "predicted_units", "trend"]
+                ].to_markdown(index=False)
+            ),
+            "uri": dg.MetadataValue.url(top_uri),
+        },
+    )
+
+
+def _product_forecast_rows(forecasts: pd.DataFrame, categories: pd.DataFrame) -> pd.DataFrame:
+    rows = forecasts.drop(columns="level").merge(categories, on="unique_id", how="left")
+    rows["category"] = rows["category"].fillna("unknown")
+    return rows.rename(
+        columns={
+            "unique_id": "product_id",
+            "ds": "target_week",
+            "yhat": "units",
+            "lo_80": "lower_80",
+            "hi_80": "upper_80",
+            "lo_95": "lower_95",
+            "hi_95": "upper_95",
+        }
+    ).assign(target_week=lambda f: pd.to_datetime(f["target_week"]).dt.strftime("%Y-%m-%d"))
+
+
+top_products_view = dg.AssetSpec(
+    ["analytics", "top_products"],
+    deps=[["forecasts", "top_products"], ["forecasts", "product_forecasts"]],
+    group_name="analytics",
+    kinds={"postgres"},
+    owners=OWNERS,
+    description=(
+        "Postgres view analytics.top_products (created by the warehouse migrations): the top "
+        "products of the latest published run, readable by the forecast_reader role."
+    ),
+)
