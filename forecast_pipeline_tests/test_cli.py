@@ -73,7 +73,9 @@ def test_demo_twice_on_a_given_server(tmp_path: Path, pg_server_url: str) -> Non
     try:
         first = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         assert first.returncode == 0, first.stderr[-3000:]
-        second = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        second = subprocess.run(
+            [*command, "--weeks", "1"], env=env, capture_output=True, text=True, check=False
+        )
         assert second.returncode == 0, second.stderr[-3000:]
     finally:
         for database in names.values():
@@ -84,6 +86,12 @@ def test_demo_twice_on_a_given_server(tmp_path: Path, pg_server_url: str) -> Non
     assert re.search(r"product\s+lightgbm\s+0\.\d+", out)
     assert re.search(r"product\s+seasonal_naive\s+0\.\d+", out)
     assert "MLflow runs: tracking URI postgresql+psycopg://" in out
+    gate = out.split("== Promotion gate ==")[1].split("==")[0]
+    trained_weeks = re.findall(
+        r"^week (\d{4}-\d{2}-\d{2}): (promoted|kept as challenger)", gate, re.M
+    )
+    assert len(trained_weeks) == 2 and trained_weeks[0][1] == "promoted"
+    assert re.search(r"champion forecast_pipeline_ensemble v[12] ", out)
     assert f"lake files: {tmp_path / 'home' / 'lake'}" in out
     counts = _row_counts(out)
     assert counts["warehouse.uploads"] == 13

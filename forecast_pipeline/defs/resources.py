@@ -238,9 +238,10 @@ class MlflowTracking(dg.ConfigurableResource):
         """Point MLflow at the tracking store; returns the experiment id (created on first use)."""
         import mlflow
 
-        # read by MLflow when it first builds the SQLAlchemy store of this process
-        os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOL_SIZE", str(self.pool_size))
-        os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW", str(self.max_overflow))
+        # read by MLflow when it builds the SQLAlchemy store of a tracking URI (once per
+        # process and URI)
+        os.environ["MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"] = str(self.pool_size)
+        os.environ["MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW"] = str(self.max_overflow)
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         client = mlflow.MlflowClient()

@@ -60,11 +60,6 @@ class GateDecision:
     reason: str
     comparison: pd.DataFrame
 
-    def value(self, column: str, level: str) -> float:
-        """One figure of the comparison (NaN when absent)."""
-        rows = self.comparison[self.comparison["level"] == level]
-        return float(rows[column].iloc[0]) if len(rows) else math.nan
-
 
 def _overall(metrics: pd.DataFrame) -> pd.DataFrame:
     if "cutoff" in metrics.columns:

@@ -52,12 +52,12 @@ class RegisteredVersion:
         return f"models:/{self.name}/{self.version}"
 
 
-def _version(mv) -> RegisteredVersion:
+def _version(mv, aliases: tuple[str, ...] | None = None) -> RegisteredVersion:
     return RegisteredVersion(
         name=mv.name,
         version=int(mv.version),
         run_id=mv.run_id,
-        aliases=tuple(mv.aliases or ()),
+        aliases=tuple(mv.aliases or ()) if aliases is None else aliases,
         created_ms=int(mv.creation_timestamp or 0),
         tags=dict(mv.tags or {}),
     )
@@ -81,10 +81,18 @@ class ModelRegistry:
     def versions(self) -> list[RegisteredVersion]:
         """Every version, oldest first."""
         try:
+            model = self.client.get_registered_model(self.name)
             found = self.client.search_model_versions(f"name = '{self.name}'")
         except MlflowException:
             return []
-        return sorted((_version(mv) for mv in found), key=lambda v: v.version)
+        # search results carry no aliases: they come from the registered model
+        by_version: dict[int, list[str]] = {}
+        for alias, version in (model.aliases or {}).items():
+            by_version.setdefault(int(version), []).append(alias)
+        versions = (
+            _version(mv, tuple(sorted(by_version.get(int(mv.version), [])))) for mv in found
+        )
+        return sorted(versions, key=lambda v: v.version)
 
     def by_alias(self, alias: str) -> RegisteredVersion | None:
         try:

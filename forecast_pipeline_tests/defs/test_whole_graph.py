@@ -80,6 +80,7 @@ def published(tmp_path_factory: pytest.TempPathFactory, make_database, mlflow_tr
                 publish_config=PUBLISH_RUN_CONFIG,
             )
             week = first.week
+            sensor_requests = _sensor_requests(instance)
             with psycopg.connect(warehouse_url) as conn:
                 second_counts = table_row_counts(conn)
             metadata = {
@@ -102,11 +103,40 @@ def published(tmp_path_factory: pytest.TempPathFactory, make_database, mlflow_tr
             "first_uploads": first.ingested,
             "second_uploads": second.ingested,
             "first": first,
+            "sensor_requests": sensor_requests,
             "second": second,
             "first_counts": first_counts,
             "second_counts": second_counts,
             "mlflow_tracking_uri": mlflow_tracking_uri,
         }
+
+
+def _sensor_requests(instance: dg.DagsterInstance) -> list[tuple[str, object]]:
+    """What the publish sensors request for each training run, oldest run first."""
+    from forecast_pipeline.defs.forecasting.jobs import (
+        publish_after_failed_training,
+        publish_after_training,
+    )
+
+    out = []
+    runs = instance.get_runs(dg.RunsFilter(job_name="weekly_training_job"))
+    for run in reversed(runs):
+        ended = dg.DagsterEventType.RUN_SUCCESS
+        if run.status == dg.DagsterRunStatus.FAILURE:
+            ended = dg.DagsterEventType.RUN_FAILURE
+        event = instance.get_records_for_run(run.run_id, of_type=ended).records[-1]
+        context = dg.build_run_status_sensor_context(
+            sensor_name="publish",
+            dagster_instance=instance,
+            dagster_run=run,
+            dagster_event=event.event_log_entry.dagster_event,
+        )
+        if ended == dg.DagsterEventType.RUN_SUCCESS:
+            result = publish_after_training(context)
+        else:
+            result = publish_after_failed_training(context.for_run_failure())
+        out.append((run.status.value, result))
+    return out
 
 
 def _latest_metadata(instance: dg.DagsterInstance, key: list[str], partition: str) -> dict:
@@ -139,6 +169,16 @@ def test_weekly_assets_show_tuning_leaderboards_and_charts(published) -> None:
     assert challenger["version"] == 2  # the second run registered a second version
     assert "lightgbm" in challenger["members"] and "prophet" in challenger["members"]
     assert "lag1" in challenger["top_features"]
+
+
+def test_every_finished_training_requests_the_publish_run_of_its_week(published) -> None:
+    requests = published["sensor_requests"]
+    assert [status for status, _ in requests] == ["SUCCESS", "FAILURE"]
+    for _, request in requests:
+        assert isinstance(request, dg.RunRequest)
+        assert request.partition_key == published["week"]
+        assert request.run_key.startswith("publish-after-")
+    assert len({r.run_key for _, r in requests}) == 2
 
 
 def test_every_file_is_ingested_once(published) -> None:
