@@ -322,8 +322,9 @@ def model_rollback(version: int, reason: str, model_name: str | None) -> None:
     current = registry.champion()
     if current is not None and current.version == version:
         raise click.UsageError(f"version {version} is already the champion of {registry.name}")
+    previous = current
+    # the history row commits only if the alias moved: a failed move leaves no false record
     with psycopg.connect(env["FORECAST_WAREHOUSE_URL"]) as conn:
-        previous = registry.promote(version)
         record_promotion(
             conn,
             Promotion(
@@ -337,6 +338,7 @@ def model_rollback(version: int, reason: str, model_name: str | None) -> None:
                 mlflow_run_id=target.run_id,
             ),
         )
+        registry.promote(version)
     before = f"v{previous.version}" if previous else "none"
     click.echo(f"champion of {registry.name}: {before} -> v{version} ({reason})")
 

@@ -257,9 +257,10 @@ def champion(
             description=f"the promotion gate did not pass version {version}: {gate['reason']}"
         )
     registry = mlflow.registry()
-    previous = registry.promote(version)
+    previous = registry.champion()
     decision = ml.GateDecision(True, gate["reason"], pd.DataFrame(gate["comparison"]))
     rule = ml.GateRule(metric=gate["metric"], margin=gate["margin"])
+    # the history row commits only if the alias moved
     with warehouse.connect() as conn:
         promotions.record_promotion(
             conn,
@@ -272,6 +273,7 @@ def champion(
                 previous.version if previous else None,
             ),
         )
+        registry.promote(version)
     return dg.MaterializeResult(
         metadata={
             "registered_model": registry.name,
