@@ -294,6 +294,7 @@ def model_history(model_name: str | None) -> None:
             "decided_by",
         ]
     ]
+    shown = shown.round(4).astype(object).where(shown.notna(), "-")
     click.echo(shown.to_string(index=False))
     click.echo("\nreasons:")
     for row in history.itertuples():

@@ -129,10 +129,11 @@ def run_demo(
             latest_run=read_frame(conn, "SELECT * FROM analytics.latest_forecast_run"),
             promotions=read_frame(
                 conn,
-                "SELECT version, decision, training_week, previous_champion_version AS previous, "
+                "SELECT version, decision, training_week, "
+                "coalesce(previous_champion_version::text, '-') AS previous, "
                 "round(challenger_value::numeric, 4) AS challenger, "
-                "round(champion_value::numeric, 4) AS champion, baseline_model, "
-                "round(baseline_value::numeric, 4) AS baseline, decided_at "
+                "coalesce(round(champion_value::numeric, 4)::text, '-') AS champion, "
+                "baseline_model, round(baseline_value::numeric, 4) AS baseline, decided_at "
                 "FROM analytics.model_promotions ORDER BY decided_at",
             ),
             trainings=result.trainings,

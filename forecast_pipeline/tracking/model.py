@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pickle
 import tempfile
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -127,13 +128,17 @@ def log_forecaster(
         path = Path(tmp) / _FORECASTER_FILE
         with open(path, "wb") as handle:
             pickle.dump(forecaster, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        return mlflow.pyfunc.log_model(
-            name=MODEL_ARTIFACT,
-            python_model=ForecasterModel(),
-            artifacts={"forecaster": str(path)},
-            code_paths=[str(_PACKAGE)],
-            signature=signature(forecaster, exog),
-            pip_requirements=_requirements(),
-            registered_model_name=registered_model_name,
-            tags=tags,
-        )
+        with warnings.catch_warnings():
+            # the signature below describes the frames; an input example would be a whole
+            # history, too large to store with every version
+            warnings.filterwarnings("ignore", message=".*input example was not provided")
+            return mlflow.pyfunc.log_model(
+                name=MODEL_ARTIFACT,
+                python_model=ForecasterModel(),
+                artifacts={"forecaster": str(path)},
+                code_paths=[str(_PACKAGE)],
+                signature=signature(forecaster, exog),
+                pip_requirements=_requirements(),
+                registered_model_name=registered_model_name,
+                tags=tags,
+            )

@@ -100,4 +100,5 @@ def load_promotions(conn: psycopg.Connection, model_name: str | None = None) -> 
         params = (model_name,)
     cursor = conn.execute(query + " ORDER BY promotion_id", params)
     columns = [c.name for c in cursor.description or []]
-    return pd.DataFrame(cursor.fetchall(), columns=columns)
+    frame = pd.DataFrame(cursor.fetchall(), columns=columns)
+    return frame.astype({"previous_champion": "Int64"})

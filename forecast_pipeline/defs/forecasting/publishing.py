@@ -20,7 +20,6 @@ from forecast_pipeline.defs.forecasting.storage import (
     forecast_key,
     forecast_origin,
     load_inputs,
-    model_key,
 )
 from forecast_pipeline.defs.partitions import weekly
 from forecast_pipeline.defs.resources import Lake, MlflowTracking, Warehouse
@@ -79,6 +78,7 @@ def published_forecasts(
     """Forecasts the partition's history with the champion, ranks, and publishes atomically."""
     from forecast_pipeline import ml
     from forecast_pipeline.defs.forecasting.plots import forecast_chart
+    from forecast_pipeline.ml.reconciliation import aggregate_levels
 
     partition = context.partition_key
     registry = mlflow.registry()
@@ -135,7 +135,7 @@ def published_forecasts(
         result.steps[result.steps["level"] != "product"].drop(columns="cold_start"),
     )
     lake.write_parquet(forecast_key(partition, "window_totals"), result.windows)
-    history = lake.read_parquet(model_key(partition, "history"))
+    history = aggregate_levels(series, inputs.categories, ["y"])
     categories_hist = history[history["level"] == "category"]
     largest = categories_hist.groupby("unique_id")["y"].sum().nlargest(3).index.astype(str).tolist()
     yield dg.MaterializeResult(
