@@ -65,7 +65,7 @@ def test_definitions_load_without_environment_or_connections(deployment: str) ->
     )
     assert out.returncode == 0, out.stderr
     assets, jobs, sensors = map(int, out.stdout.split())
-    assert assets >= 8 and jobs >= 3 and sensors == 1
+    assert assets >= 8 and jobs >= 3 and sensors == 3
 
 
 def test_definitions_refuse_an_unknown_deployment() -> None:

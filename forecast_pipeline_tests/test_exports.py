@@ -163,7 +163,8 @@ def test_local_exports_are_hive_partitioned_and_readable_by_pyarrow(tmp_path: Pa
 
 
 def test_local_exports_are_queryable_with_duckdb(tmp_path: Path) -> None:
-    duckdb = pytest.importorskip("duckdb")
+    import duckdb
+
     lake = LocalLake(root=str(tmp_path))
     exports.export_run(lake, WEEK_1, "run-a", "7", run_tables(WEEK_1))
     exports.export_run(lake, WEEK_2, "run-b", "8", run_tables(WEEK_2, level=20.0))
@@ -261,7 +262,8 @@ def test_s3_exports_through_dagster_aws(s3_bucket: str, moto_endpoint: str) -> N
 def test_s3_exports_are_queryable_with_duckdb_through_arrow(
     s3_bucket: str, moto_endpoint: str
 ) -> None:
-    duckdb = pytest.importorskip("duckdb")
+    import duckdb
+
     lake = S3Lake(s3=S3Resource(), bucket=s3_bucket, prefix="lake")
     exports.export_run(lake, WEEK_1, "run-a", "7", run_tables(WEEK_1))
     exports.export_run(lake, WEEK_2, "run-b", "8", run_tables(WEEK_2, level=20.0))

@@ -23,7 +23,7 @@ import psycopg
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
-from forecast_pipeline.tracking.registry import DEFAULT_MODEL_NAME
+from forecast_pipeline.tracking.names import DEFAULT_MODEL_NAME
 
 if TYPE_CHECKING:
     from forecast_pipeline.ml.promotion import GateRule
@@ -235,8 +235,10 @@ class MlflowTracking(dg.ConfigurableResource):
     max_overflow: int = 2
 
     def activate(self) -> str:
-        """Point MLflow at the tracking store; returns the experiment id (created on first use)."""
+        """Point MLflow at the tracking store (process-wide, as MLflow's fluent API requires);
+        returns the experiment id (created on first use)."""
         import mlflow
+        from mlflow.exceptions import MlflowException
 
         # read by MLflow when it builds the SQLAlchemy store of a tracking URI (once per
         # process and URI)
@@ -248,7 +250,16 @@ class MlflowTracking(dg.ConfigurableResource):
         found = client.get_experiment_by_name(self.experiment)
         if found is not None:
             return found.experiment_id
-        return client.create_experiment(self.experiment, artifact_location=self.artifact_location)
+        try:
+            return client.create_experiment(
+                self.experiment, artifact_location=self.artifact_location
+            )
+        except MlflowException:
+            # another step process created it first
+            found = client.get_experiment_by_name(self.experiment)
+            if found is None:
+                raise
+            return found.experiment_id
 
     @contextmanager
     def training_run(

@@ -1,39 +1,35 @@
 """MLflow: what each weekly training records, the ensemble as one pyfunc model, and the
-registered model's champion / challenger aliases. No Dagster here."""
+registered model's champion / challenger aliases. No Dagster here.
 
-from forecast_pipeline.tracking.model import ForecasterModel, log_forecaster
-from forecast_pipeline.tracking.registry import (
-    CHALLENGER,
-    CHAMPION,
-    DEFAULT_MODEL_NAME,
-    ModelRegistry,
-    RegisteredVersion,
-    UnknownVersionError,
-)
-from forecast_pipeline.tracking.runs import (
-    backtest_metrics,
-    code_version,
-    log_backtest,
-    log_feature_importances,
-    log_figure,
-    log_tuning,
-    spec_params,
-)
+The names below are loaded on first use, so importing :mod:`forecast_pipeline.tracking.names`
+(as the Dagster resources do while definitions load) does not import MLflow.
+"""
 
-__all__ = [
-    "CHALLENGER",
-    "CHAMPION",
-    "DEFAULT_MODEL_NAME",
-    "ForecasterModel",
-    "ModelRegistry",
-    "RegisteredVersion",
-    "UnknownVersionError",
-    "backtest_metrics",
-    "code_version",
-    "log_backtest",
-    "log_feature_importances",
-    "log_figure",
-    "log_forecaster",
-    "log_tuning",
-    "spec_params",
-]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "CHALLENGER": "names",
+    "CHAMPION": "names",
+    "DEFAULT_MODEL_NAME": "names",
+    "ForecasterModel": "model",
+    "log_forecaster": "model",
+    "ModelRegistry": "registry",
+    "RegisteredVersion": "registry",
+    "UnknownVersionError": "registry",
+    "backtest_metrics": "runs",
+    "code_version": "runs",
+    "log_backtest": "runs",
+    "log_feature_importances": "runs",
+    "log_figure": "runs",
+    "log_tuning": "runs",
+    "spec_params": "runs",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)

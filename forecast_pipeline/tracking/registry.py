@@ -27,9 +27,7 @@ __all__ = [
     "UnknownVersionError",
 ]
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-DEFAULT_MODEL_NAME = "forecast_pipeline_ensemble"
+from forecast_pipeline.tracking.names import CHALLENGER, CHAMPION, DEFAULT_MODEL_NAME
 
 
 class UnknownVersionError(LookupError):

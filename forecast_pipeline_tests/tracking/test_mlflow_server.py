@@ -54,17 +54,19 @@ MLFLOW_ENV = (
 )
 
 # Runs in a fresh interpreter whose only link to the store is MLFLOW_TRACKING_URI (an HTTP URL).
+SHORT_HORIZON = 4
 PREDICT_CODE = """
 import sys
 
 import mlflow.pyfunc
 import pandas as pd
 
-uri, features, steps_path, windows_path = sys.argv[1:]
+uri, features, short = sys.argv[1:]
 model = mlflow.pyfunc.load_model(uri)
 frame = pd.read_parquet(features)
-model.predict(frame).to_parquet(steps_path, index=False)
-model.predict(frame, params={"output": "windows"}).to_parquet(windows_path, index=False)
+model.predict(frame).to_parquet("steps.parquet", index=False)
+model.predict(frame, params={"output": "windows"}).to_parquet("windows.parquet", index=False)
+model.predict(frame, params={"horizon": int(short)}).to_parquet("short.parquet", index=False)
 print(sys.modules["forecast_pipeline"].__file__)
 """
 
@@ -314,19 +316,10 @@ def test_champion_loads_and_predicts_in_a_fresh_process(
     frame = ml.features_frame(trained.series, trained.categories)
     features = tmp_path / "features.parquet"
     frame.to_parquet(features, index=False)
-    steps_path, windows_path = tmp_path / "steps.parquet", tmp_path / "windows.parquet"
     env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TMPDIR") if key in os.environ}
     env.update({"MLFLOW_TRACKING_URI": mlflow_server.url, "OMP_WAIT_POLICY": "PASSIVE"})
     done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            PREDICT_CODE,
-            uri,
-            str(features),
-            str(steps_path),
-            str(windows_path),
-        ],
+        [sys.executable, "-c", PREDICT_CODE, uri, str(features), str(SHORT_HORIZON)],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -340,17 +333,22 @@ def test_champion_loads_and_predicts_in_a_fresh_process(
     assert package.parent.parent.name == "code"
     assert not package.is_relative_to(Path(ml.__file__).resolve().parents[2])
 
-    steps = pd.read_parquet(steps_path)
-    windows = pd.read_parquet(windows_path)
+    steps = pd.read_parquet(tmp_path / "steps.parquet")
+    windows = pd.read_parquet(tmp_path / "windows.parquet")
+    short = pd.read_parquet(tmp_path / "short.parquet")
     expected = trained.forecaster.forecast_features(frame)
+    expected_short = trained.forecaster.forecast_features(frame, horizon=SHORT_HORIZON)
     # the global model is not refitted and the per-series models are refitted deterministically
     # on the same history, so both processes agree up to floating-point noise
-    pd.testing.assert_frame_equal(
-        steps, expected.steps.reset_index(drop=True), check_dtype=False, rtol=1e-6
-    )
-    pd.testing.assert_frame_equal(
-        windows, expected.windows.reset_index(drop=True), check_dtype=False, rtol=1e-6
-    )
+    for got, want in (
+        (steps, expected.steps),
+        (windows, expected.windows),
+        (short, expected_short.steps),
+    ):
+        pd.testing.assert_frame_equal(
+            got, want.reset_index(drop=True), check_dtype=False, rtol=1e-6
+        )
+    assert set(short["step"]) == set(range(1, SHORT_HORIZON + 1))
 
     # the forecast starts the week after the new history, later than the training data
     last_week = trained.series["ds"].max()
