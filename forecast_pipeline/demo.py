@@ -28,6 +28,8 @@ COUNTED_TABLES = (
     "forecasts.forecast_runs",
     "forecasts.product_forecasts",
     "forecasts.top_products",
+    "forecasts.category_forecasts",
+    "forecasts.category_outlook",
     "forecasts.backtest_metrics",
 )
 
@@ -142,12 +144,18 @@ def run_demo(
         )
 
 
+# A re-run of a week keeps the record of the run it superseded; only published runs count.
+COUNT_FILTERS = {"forecasts.forecast_runs": sql.SQL(" WHERE status = 'published'")}
+
+
 def table_row_counts(conn: psycopg.Connection) -> dict[str, int]:
-    """Row counts of the warehouse and forecast tables (the demo's idempotence check)."""
+    """Row counts of the warehouse and forecast tables (the demo's idempotence check);
+    ``forecasts.forecast_runs`` counts the published runs only."""
     counts = {}
     for table in COUNTED_TABLES:
         schema, name = table.split(".")
         query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
+        query += COUNT_FILTERS.get(table, sql.SQL(""))
         row = conn.execute(query).fetchone()
         counts[table] = int(row[0]) if row else 0
     return counts

@@ -38,9 +38,11 @@ class Warehouse(dg.ConfigurableResource):
     url: str
 
     @contextmanager
-    def connect(self) -> Iterator[psycopg.Connection]:
-        """A connection whose transaction commits when the block ends without error."""
-        with psycopg.connect(self.url) as conn:
+    def connect(self, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+        """A connection whose transaction commits when the block ends without error (or, with
+        ``autocommit``, one that commits every statement, for DDL such as detaching
+        partitions concurrently)."""
+        with psycopg.connect(self.url, autocommit=autocommit) as conn:
             yield conn
 
 

@@ -30,7 +30,12 @@ from forecast_pipeline.ml.intervals import INTERVAL_LEVELS
 from forecast_pipeline.ml.metrics import LEVELS, METRIC_COLUMNS
 from forecast_pipeline.ml.models import MODELS, ModelInputs
 from forecast_pipeline.ml.promotion import GateDecision, GateRule, promotion_decision
-from forecast_pipeline.ml.ranking import RANKING_COLUMNS, top_products
+from forecast_pipeline.ml.ranking import (
+    OUTLOOK_COLUMNS,
+    RANKING_COLUMNS,
+    category_outlook,
+    top_products,
+)
 from forecast_pipeline.ml.spec import ForecastSpec, default_lgbm_params, default_xgb_params
 from forecast_pipeline.ml.tuning import TuningBudget, TuningResult, tune
 
@@ -41,6 +46,7 @@ __all__ = [
     "LEVELS",
     "METRIC_COLUMNS",
     "MODELS",
+    "OUTLOOK_COLUMNS",
     "RANKING_COLUMNS",
     "WINDOW_COLUMNS",
     "BacktestResult",
@@ -58,6 +64,7 @@ __all__ = [
     "backtest",
     "backtest_cutoffs",
     "backtest_forecaster",
+    "category_outlook",
     "daily_series",
     "default_lgbm_params",
     "default_xgb_params",

@@ -299,6 +299,16 @@ def test_second_run_duplicates_nothing(published) -> None:
     assert published["second_week"] == published["week"]
     assert published["second_counts"] == published["first_counts"]
     assert published["first_counts"]["forecasts.forecast_runs"] == 1
+    with psycopg.connect(published["warehouse_url"]) as conn:
+        runs = conn.execute(
+            "SELECT status, count(*) FROM forecasts.forecast_runs GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        partitions = conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'forecasts.product_forecasts'::regclass"
+        ).fetchall()
+    assert runs == [("published", 1), ("superseded", 1)]  # the re-run replaced the first
+    assert partitions == [(f"product_forecasts_w{published['week'].replace('-', '')}",)]
 
 
 def test_lake_holds_raw_copies_and_exports(published) -> None:
@@ -308,7 +318,14 @@ def test_lake_holds_raw_copies_and_exports(published) -> None:
     for original in published["files"]:
         copy = next((lake / "raw" / "sales").rglob(original.name))
         assert copy.read_bytes() == Path(original).read_bytes()
-    assert list((lake / "forecasts").rglob("top_products.parquet"))
+    exports = sorted(
+        p.relative_to(lake / "exports").as_posix() for p in (lake / "exports").rglob("*.parquet")
+    )
+    week = published["week"]
+    assert exports == [
+        f"{table}/forecast_week={week}/part-0.parquet"
+        for table in ("category_forecasts", "category_outlook", "product_forecasts", "top_products")
+    ]
 
 
 def test_features_hold_the_indicator_changes_known_at_the_origin(published) -> None:
@@ -365,3 +382,32 @@ def test_api_serves_the_view_with_the_read_only_role(published) -> None:
         assert bad.status_code == 422
         too_many = client.get("/api/v1/forecast/top-products", params={"limit": 1000})
         assert too_many.status_code == 422
+
+
+def test_category_outlook_and_top_products_answer_the_merchants_questions(published) -> None:
+    reader_url = databases.with_database(published["warehouse_url"], user="forecast_reader")
+    with psycopg.connect(reader_url) as conn:
+        outlook = conn.execute(
+            "SELECT level, category, time_period, predicted_units, lower_80, upper_80, "
+            "lower_95, upper_95, previous_units, trend FROM analytics.category_outlook"
+        ).fetchall()
+        weekly = conn.execute(
+            "SELECT level, count(DISTINCT category), count(*), min(step), max(step) "
+            "FROM analytics.category_forecasts GROUP BY level ORDER BY level"
+        ).fetchall()
+        top = conn.execute(
+            "SELECT action, count(*), count(predicted_revenue), "
+            "bool_and(predicted_revenue IS NULL OR "
+            "abs(predicted_revenue - predicted_units * unit_price) < 1e-6) "
+            "FROM analytics.top_products GROUP BY action"
+        ).fetchall()
+    assert {(r[0], r[2]) for r in outlook} >= {("total", p) for p in ("week", "month", "year")}
+    assert len(outlook) == 3 * (SAMPLE.n_categories + 1)
+    for _, _, _, units, lo80, hi80, lo95, hi95, previous, trend in outlook:
+        assert lo95 <= lo80 <= units <= hi80 <= hi95 and previous >= 0
+        assert trend in {"up", "down", "flat"}
+    assert weekly == [("category", SAMPLE.n_categories, SAMPLE.n_categories * 52, 1, 52),
+                      ("total", 1, 52, 1, 52)]  # fmt: skip
+    assert {r[0] for r in top} <= {"stock_up", "hold", "reduce"}
+    assert sum(r[2] for r in top) > 0  # the sample has prices: revenue is known
+    assert all(r[3] for r in top)

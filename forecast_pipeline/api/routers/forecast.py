@@ -13,7 +13,8 @@ router = APIRouter(prefix="/forecast", tags=["forecast"])
 
 TOP_PRODUCTS_SQL = """
 SELECT category, time_period, rank, product_id, product_name, predicted_units,
-       lower_80, upper_80, previous_units, change_pct, trend
+       lower_80, upper_80, previous_units, change_pct, trend, unit_price, predicted_revenue,
+       last_year_units, change_vs_last_year_pct, action, cold_start
 FROM analytics.top_products
 WHERE time_period = %(time_period)s
   AND (%(category)s::text IS NULL OR category = %(category)s)

@@ -12,6 +12,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from forecast_pipeline import exports
 from forecast_pipeline.defs.contracts import contract_metadata
 from forecast_pipeline.defs.forecasting.promotion import champion
 from forecast_pipeline.defs.forecasting.storage import (
@@ -59,11 +60,26 @@ def _forecast_spec(name: str, description: str) -> dg.AssetSpec:
             "target_week.",
         ),
         _forecast_spec(
+            "category_forecasts",
+            "forecasts.category_forecasts: units per category and for the total per target "
+            "week for the next 52 weeks, reconciled with the products, with 80%/95% intervals. "
+            "Grain: run_id, level, category, target_week.",
+        ),
+        _forecast_spec(
+            "category_outlook",
+            "forecasts.category_outlook: per category and for the total, the units expected "
+            "over the next week, month (4 weeks) and year (52 weeks) with intervals calibrated "
+            "on backtest window totals, the change against the weeks just before and against "
+            "the same weeks last year, and the trend. Grain: run_id, time_period, level, "
+            "category.",
+        ),
+        _forecast_spec(
             "top_products",
             "forecasts.top_products: per category, the top products for the next week, month "
             "(4 weeks) and year (52 weeks) with rank, predicted units and the 80% interval of "
-            "the window total, the previous period's units, change and trend. Grain: run_id, "
-            "time_period, category, rank.",
+            "the window total, predicted revenue at the last known price, the change against "
+            "the weeks just before and the same weeks last year, trend, action (stock up / "
+            "hold / reduce) and cold-start flag. Grain: run_id, time_period, category, rank.",
         ),
     ],
     partitions_def=weekly,
@@ -100,19 +116,34 @@ def published_forecasts(
             description=f"champion v{current.version} cannot forecast week {partition}: {error}"
         ) from error
     products_fcst = result.level("product")
-    product_windows = result.windows[result.windows["level"] == "product"]
+    history = aggregate_levels(series, inputs.categories, ["y"])
+    prices = inputs.exog.per_series
     top = ml.top_products(
         products_fcst,
         series,
         inputs.categories,
+        windows=forecaster.spec.interval_windows,
         top_n=config.top_n,
         flat_threshold=config.flat_threshold,
-        window_totals=product_windows,
+        window_totals=result.windows[result.windows["level"] == "product"],
+        prices=prices[["unique_id", "ds", "price"]] if prices is not None else None,
+    )
+    outlook = ml.category_outlook(
+        result.windows,
+        history,
+        flat_threshold=config.flat_threshold,
+        periods=forecaster.spec.interval_windows,
     )
     with warehouse.connect() as conn:
         products = sales.load_products(conn)
-    product_rows = _product_forecast_rows(products_fcst, inputs.categories)
-    top_rows = top.merge(products[["product_id", "product_name"]], on="product_id", how="left")
+    tables = publishing.PublishedTables(
+        product_forecasts=_product_forecast_rows(products_fcst, inputs.categories),
+        top_products=top.merge(
+            products[["product_id", "product_name"]], on="product_id", how="left"
+        ),
+        category_forecasts=_category_forecast_rows(result.steps),
+        category_outlook=outlook,
+    )
     run = publishing.ForecastRun(
         run_id=uuid.uuid4().hex,
         partition_key=partition,
@@ -126,24 +157,38 @@ def published_forecasts(
         horizon_weeks=forecaster.spec.horizon,
         n_products=int(products_fcst["unique_id"].nunique()),
     )
+    with warehouse.connect() as conn:  # its own transaction: creating a partition locks
+        publishing.ensure_week_partition(conn, run.forecast_week)
     with warehouse.connect() as conn:
-        publishing.publish_forecast_run(conn, run, product_rows, top_rows)
-    forecast_uri = lake.write_parquet(forecast_key(partition, "product_forecasts"), product_rows)
-    top_uri = lake.write_parquet(forecast_key(partition, "top_products"), top_rows)
-    lake.write_parquet(
-        forecast_key(partition, "category_forecasts"),
-        result.steps[result.steps["level"] != "product"].drop(columns="cold_start"),
+        superseded = publishing.publish_forecast_run(conn, run, tables)
+    export_uris = exports.export_run(
+        lake,
+        partition,
+        run.run_id,
+        run.model_version,
+        {
+            "product_forecasts": tables.product_forecasts,
+            "top_products": tables.top_products,
+            "category_forecasts": tables.category_forecasts,
+            "category_outlook": tables.category_outlook,
+        },
     )
+    with warehouse.connect(autocommit=True) as conn:
+        retention = publishing.apply_retention(conn)
     lake.write_parquet(forecast_key(partition, "window_totals"), result.windows)
-    history = aggregate_levels(series, inputs.categories, ["y"])
     categories_hist = history[history["level"] == "category"]
     largest = categories_hist.groupby("unique_id")["y"].sum().nlargest(3).index.astype(str).tolist()
+    common = {
+        "run_id": run.run_id,
+        "champion_version": current.version,
+        "superseded_runs": ", ".join(superseded) or "none",
+    }
     yield dg.MaterializeResult(
         asset_key=["forecasts", "product_forecasts"],
         metadata={
-            "dagster/row_count": len(product_rows),
+            **common,
+            "dagster/row_count": len(tables.product_forecasts),
             "registered_model": registry.name,
-            "champion_version": current.version,
             "products": run.n_products,
             "cold_start_products": int(
                 products_fcst.loc[products_fcst["cold_start"], "unique_id"].nunique()
@@ -153,9 +198,34 @@ def published_forecasts(
                     categories_hist, result.steps[result.steps["level"] == "category"], largest
                 )
             ),
-            "uri": dg.MetadataValue.url(forecast_uri),
+            "dropped_partitions": ", ".join(retention.dropped_partitions) or "none",
+            "deleted_runs": retention.deleted_runs,
+            "export": dg.MetadataValue.url(export_uris["product_forecasts"]),
         },
     )
+    yield dg.MaterializeResult(
+        asset_key=["forecasts", "category_forecasts"],
+        metadata={
+            **common,
+            "dagster/row_count": len(tables.category_forecasts),
+            "export": dg.MetadataValue.url(export_uris["category_forecasts"]),
+        },
+    )
+    year = outlook[(outlook["time_period"] == "year") & (outlook["level"] == "category")]
+    yield dg.MaterializeResult(
+        asset_key=["forecasts", "category_outlook"],
+        metadata={
+            **common,
+            "dagster/row_count": len(outlook),
+            "next_year": dg.MetadataValue.md(
+                year[
+                    ["category", "predicted_units", "lower_80", "upper_80", "change_pct", "trend"]
+                ].to_markdown(index=False, floatfmt=".3g")
+            ),
+            "export": dg.MetadataValue.url(export_uris["category_outlook"]),
+        },
+    )
+    top_rows = tables.top_products
     week = top_rows[top_rows["time_period"] == "week"]
     yield dg.MaterializeResult(
         asset_key=["forecasts", "top_products"],
@@ -163,12 +233,28 @@ def published_forecasts(
             "dagster/row_count": len(top_rows),
             "next_week_leaders": dg.MetadataValue.md(
                 week[week["rank"] == 1][
-                    ["category", "product_id", "predicted_units", "trend"]
+                    ["category", "product_id", "predicted_units", "trend", "action"]
                 ].to_markdown(index=False)
             ),
-            "uri": dg.MetadataValue.url(top_uri),
+            **common,
+            "export": dg.MetadataValue.url(export_uris["top_products"]),
         },
     )
+
+
+def _category_forecast_rows(steps: pd.DataFrame) -> pd.DataFrame:
+    rows = steps[steps["level"] != "product"].drop(columns="cold_start")
+    return rows.rename(
+        columns={
+            "unique_id": "category",
+            "ds": "target_week",
+            "yhat": "units",
+            "lo_80": "lower_80",
+            "hi_80": "upper_80",
+            "lo_95": "lower_95",
+            "hi_95": "upper_95",
+        }
+    ).assign(target_week=lambda f: pd.to_datetime(f["target_week"]).dt.strftime("%Y-%m-%d"))
 
 
 def _product_forecast_rows(forecasts: pd.DataFrame, categories: pd.DataFrame) -> pd.DataFrame:
