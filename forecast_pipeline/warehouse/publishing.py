@@ -103,12 +103,13 @@ def publish_forecast_run(
 
     Readers see the previous run or this one, never a mix: the previous run is marked
     ``superseded`` and its rows are deleted in the same transaction that inserts the new ones,
-    and nothing is visible before the caller's transaction commits. Publishers of the same week
-    are serialised by an advisory lock. The week's partition must exist
+    and nothing is visible before the caller's transaction commits. Publishers are serialised
+    by a SHARE ROW EXCLUSIVE lock on forecasts.forecast_runs, which readers never wait for and
+    the read-only role cannot take. The week's partition must exist
     (:func:`ensure_week_partition`). Returns the ids of the superseded runs.
     """
     week = run.forecast_week
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"forecast_week:{week}",))
+    conn.execute("LOCK TABLE forecasts.forecast_runs IN SHARE ROW EXCLUSIVE MODE")
     superseded = [
         row[0]
         for row in conn.execute(
@@ -197,9 +198,9 @@ def apply_retention(conn: psycopg.Connection) -> RetentionResult:
     dropped = []
     if "product_forecasts" in policy:
         oldest_kept = newest[0] - timedelta(weeks=policy["product_forecasts"] - 1)
-        for (name,) in conn.execute(
+        for name, pending in conn.execute(
             """
-            SELECT c.relname FROM pg_inherits i
+            SELECT c.relname, i.inhdetachpending FROM pg_inherits i
             JOIN pg_class c ON c.oid = i.inhrelid
             JOIN pg_class p ON p.oid = i.inhparent
             JOIN pg_namespace n ON n.oid = p.relnamespace
@@ -210,10 +211,12 @@ def apply_retention(conn: psycopg.Connection) -> RetentionResult:
             week = _partition_week(name)
             if week is not None and week < oldest_kept:
                 table = sql.Identifier("forecasts", name)
+                # a detach interrupted earlier is finished instead of started again
+                mode = sql.SQL("FINALIZE" if pending else "CONCURRENTLY")
                 conn.execute(
                     sql.SQL(
-                        "ALTER TABLE forecasts.product_forecasts DETACH PARTITION {} CONCURRENTLY"
-                    ).format(table)
+                        "ALTER TABLE forecasts.product_forecasts DETACH PARTITION {} {}"
+                    ).format(table, mode)
                 )
                 conn.execute(sql.SQL("DROP TABLE {}").format(table))
                 dropped.append(name)

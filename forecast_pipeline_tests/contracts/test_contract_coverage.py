@@ -84,6 +84,8 @@ def test_typed_model_follows_the_contract() -> None:
         "previous_units": 2.0,
         "change_pct": None,
         "trend": "up",
+        "action": "stock_up",
+        "cold_start": False,
     }
     assert model(**row).rank == 1
     with pytest.raises(ValidationError):

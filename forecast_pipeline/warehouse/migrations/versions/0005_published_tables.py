@@ -41,7 +41,8 @@ UPDATE forecasts.forecast_runs SET forecast_week = partition_key::date;
 ALTER TABLE forecasts.forecast_runs
     ALTER COLUMN forecast_week SET NOT NULL,
     ADD CONSTRAINT forecast_runs_status_check CHECK (status IN ('published', 'superseded')),
-    ADD CONSTRAINT forecast_runs_week_check CHECK (forecast_week::text = partition_key);
+    ADD CONSTRAINT forecast_runs_week_check
+        CHECK (partition_key = to_char(forecast_week, 'YYYY-MM-DD'));
 CREATE UNIQUE INDEX forecast_runs_published_week
     ON forecasts.forecast_runs (forecast_week) WHERE status = 'published';
 DROP INDEX forecasts.forecast_runs_latest_idx;
@@ -50,6 +51,11 @@ CREATE INDEX forecast_runs_latest_idx
 
 -- product forecasts, one partition per forecast week
 ALTER TABLE forecasts.product_forecasts RENAME TO product_forecasts_unpartitioned;
+ALTER INDEX forecasts.product_forecasts_pkey RENAME TO product_forecasts_unpartitioned_pkey;
+ALTER TABLE forecasts.product_forecasts_unpartitioned
+    RENAME CONSTRAINT product_forecasts_step_check TO product_forecasts_unpartitioned_step_check;
+ALTER TABLE forecasts.product_forecasts_unpartitioned
+    RENAME CONSTRAINT product_forecasts_units_check TO product_forecasts_unpartitioned_units_check;
 CREATE TABLE forecasts.product_forecasts (
     forecast_week date NOT NULL,
     run_id        text NOT NULL,
@@ -102,7 +108,8 @@ CREATE TABLE forecasts.category_forecasts (
     upper_80    double precision NOT NULL,
     lower_95    double precision NOT NULL,
     upper_95    double precision NOT NULL,
-    PRIMARY KEY (run_id, level, category, target_week)
+    PRIMARY KEY (run_id, level, category, target_week),
+    CHECK (level = 'category' OR category = 'total')
 );
 CREATE INDEX category_forecasts_target_idx
     ON forecasts.category_forecasts (category, target_week);
@@ -123,7 +130,8 @@ CREATE TABLE forecasts.category_outlook (
     last_year_units         double precision,
     change_vs_last_year_pct double precision,
     trend                   text NOT NULL CHECK (trend IN ('up', 'down', 'flat')),
-    PRIMARY KEY (run_id, time_period, level, category)
+    PRIMARY KEY (run_id, time_period, level, category),
+    CHECK (level = 'category' OR category = 'total')
 );
 
 -- top products: revenue, last year, action, cold start
@@ -156,7 +164,7 @@ SELECT run_id, partition_key AS forecast_week, origin AS forecast_origin, model_
        model_version, mlflow_run_id, data_start, data_end, horizon_weeks, n_products, published_at
 FROM forecasts.forecast_runs
 WHERE status = 'published'
-ORDER BY forecast_week DESC, published_at DESC
+ORDER BY forecast_runs.forecast_week DESC, forecast_runs.published_at DESC
 LIMIT 1;
 COMMENT ON VIEW analytics.latest_forecast_run IS
     'The most recent published weekly forecast run: one row.';
@@ -177,7 +185,9 @@ SELECT r.forecast_week, r.forecast_origin, r.model_name, r.model_version,
 FROM forecasts.product_forecasts f
 JOIN analytics.latest_forecast_run r
   ON f.run_id = r.run_id AND f.forecast_week = r.forecast_week::date
-LEFT JOIN warehouse.products p USING (product_id);
+LEFT JOIN warehouse.products p USING (product_id)
+-- a scalar subquery: the week becomes a run-time parameter and only its partition is read
+WHERE f.forecast_week = (SELECT forecast_week::date FROM analytics.latest_forecast_run);
 COMMENT ON VIEW analytics.product_forecasts IS
     'Weekly unit forecasts per product with 80% and 95% intervals from the latest published run. '
     'Grain: product_id, target_week.';
@@ -264,9 +274,23 @@ WHERE status = 'published';
 COMMENT ON VIEW analytics.data_freshness IS
     'Per source (sales history, each indicator series, published forecasts): the latest date '
     'the data covers, when it was last loaded, and its age in days. Grain: source.';
+
+-- the read-only role reads and nothing else: no temporary tables (the roles that migrate and
+-- load keep them)
+DO $$
+BEGIN
+    EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO %I', current_database(), current_user);
+END
+$$;
 """
 
 DOWNGRADE = """
+DO $$
+BEGIN
+    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO PUBLIC', current_database());
+END
+$$;
 DROP VIEW analytics.data_freshness, analytics.forecast_accuracy, analytics.category_outlook,
     analytics.category_forecasts, analytics.top_products, analytics.product_forecasts,
     analytics.forecast_runs, analytics.latest_forecast_run;
@@ -295,6 +319,13 @@ SELECT run_id, product_id, category, target_week, step, units, lower_80, upper_8
 FROM forecasts.product_forecasts;
 DROP TABLE forecasts.product_forecasts;
 ALTER TABLE forecasts.product_forecasts_flat RENAME TO product_forecasts;
+ALTER INDEX forecasts.product_forecasts_flat_pkey RENAME TO product_forecasts_pkey;
+ALTER TABLE forecasts.product_forecasts
+    RENAME CONSTRAINT product_forecasts_flat_run_id_fkey TO product_forecasts_run_id_fkey;
+ALTER TABLE forecasts.product_forecasts
+    RENAME CONSTRAINT product_forecasts_flat_step_check TO product_forecasts_step_check;
+ALTER TABLE forecasts.product_forecasts
+    RENAME CONSTRAINT product_forecasts_flat_units_check TO product_forecasts_units_check;
 DROP INDEX forecasts.forecast_runs_published_week;
 DROP INDEX forecasts.forecast_runs_latest_idx;
 CREATE INDEX forecast_runs_latest_idx ON forecasts.forecast_runs (origin DESC, published_at DESC);
