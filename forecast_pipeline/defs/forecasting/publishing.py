@@ -242,35 +242,30 @@ def published_forecasts(
     )
 
 
+# engine columns -> table columns of the per-week forecast tables
+_WEEKLY_COLUMNS = {
+    "ds": "target_week",
+    "yhat": "units",
+    "lo_80": "lower_80",
+    "hi_80": "upper_80",
+    "lo_95": "lower_95",
+    "hi_95": "upper_95",
+}
+
+
+def _weekly_rows(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
+    rows = frame.rename(columns={"unique_id": id_column, **_WEEKLY_COLUMNS})
+    return rows.assign(target_week=pd.to_datetime(rows["target_week"]).dt.strftime("%Y-%m-%d"))
+
+
 def _category_forecast_rows(steps: pd.DataFrame) -> pd.DataFrame:
-    rows = steps[steps["level"] != "product"].drop(columns="cold_start")
-    return rows.rename(
-        columns={
-            "unique_id": "category",
-            "ds": "target_week",
-            "yhat": "units",
-            "lo_80": "lower_80",
-            "hi_80": "upper_80",
-            "lo_95": "lower_95",
-            "hi_95": "upper_95",
-        }
-    ).assign(target_week=lambda f: pd.to_datetime(f["target_week"]).dt.strftime("%Y-%m-%d"))
+    return _weekly_rows(steps[steps["level"] != "product"].drop(columns="cold_start"), "category")
 
 
 def _product_forecast_rows(forecasts: pd.DataFrame, categories: pd.DataFrame) -> pd.DataFrame:
     rows = forecasts.drop(columns="level").merge(categories, on="unique_id", how="left")
     rows["category"] = rows["category"].fillna("unknown")
-    return rows.rename(
-        columns={
-            "unique_id": "product_id",
-            "ds": "target_week",
-            "yhat": "units",
-            "lo_80": "lower_80",
-            "hi_80": "upper_80",
-            "lo_95": "lower_95",
-            "hi_95": "upper_95",
-        }
-    ).assign(target_week=lambda f: pd.to_datetime(f["target_week"]).dt.strftime("%Y-%m-%d"))
+    return _weekly_rows(rows, "product_id")
 
 
 top_products_view = dg.AssetSpec(
