@@ -592,7 +592,9 @@ def queries(url: str, args: argparse.Namespace) -> None:
         Query("6b. analytics.data_freshness", "SELECT * FROM analytics.data_freshness", {}),
     ]  # fmt: skip
     results = []
-    with psycopg.connect(url, autocommit=True) as conn:
+    # as the API and the BI tools connect: the read-only role (JIT off for it)
+    reader_url = databases.with_database(url, user=databases.READER_ROLE)
+    with psycopg.connect(reader_url, autocommit=True) as conn:
         conn.read_only = True
         for query in plan_queries:
             executed = explain(conn, query)
@@ -600,11 +602,11 @@ def queries(url: str, args: argparse.Namespace) -> None:
         generic_plan(conn, category, 10)
         generic_plan(conn, None, 100)
     print(
-        f"\nlatency: {args.repeat} warm runs each, wall time in Python (psycopg, autocommit, "
-        "read-only; prepared from the 5th run on)"
+        f"\nlatency: {args.repeat} warm runs each, wall time in Python (psycopg as "
+        "forecast_reader, autocommit, read-only; prepared from the 5th run on)"
     )
     print(f"  {'query':66s} {'rows':>7s} {'EXPLAIN':>8s} {'p50':>8s} {'p95':>8s} {'max':>8s} ms")
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(reader_url, autocommit=True) as conn:
         conn.read_only = True
         for query, executed in results:
             seconds, rows = latencies(conn, query, args.repeat)

@@ -43,7 +43,12 @@ def test_training_job_ends_with_the_gated_promotion_and_publishing_is_its_own_jo
     assert next(iter(defs.get_asset_checks_def(gate).check_specs)).blocking
     publish = defs.resolve_job_def("weekly_publish_job")
     keys = {key.to_user_string() for key in publish.asset_layer.executable_asset_keys}
-    assert keys == {"forecasts/product_forecasts", "forecasts/top_products"}
+    assert keys == {
+        "forecasts/product_forecasts",
+        "forecasts/category_forecasts",
+        "forecasts/category_outlook",
+        "forecasts/top_products",
+    }
 
 
 def test_budgets_are_typed_config_with_defaults() -> None:

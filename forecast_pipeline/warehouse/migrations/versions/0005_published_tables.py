@@ -71,8 +71,11 @@ CREATE TABLE forecasts.product_forecasts (
     cold_start    boolean NOT NULL DEFAULT false,
     PRIMARY KEY (forecast_week, run_id, product_id, target_week)
 ) PARTITION BY RANGE (forecast_week);
-CREATE INDEX product_forecasts_category_idx
-    ON forecasts.product_forecasts (forecast_week, category, product_id, target_week);
+-- within a partition the week is constant: index what the views filter on
+CREATE INDEX product_forecasts_category_step_idx
+    ON forecasts.product_forecasts (category, step);
+CREATE INDEX product_forecasts_category_week_idx
+    ON forecasts.product_forecasts (category, target_week);
 COMMENT ON TABLE forecasts.product_forecasts IS
     'Weekly unit forecasts per product; one partition per forecast week '
     '(product_forecasts_wYYYYMMDD), dropped by retention.';
@@ -277,10 +280,12 @@ COMMENT ON VIEW analytics.data_freshness IS
 
 -- the read-only role reads and nothing else: no temporary tables (the roles that migrate and
 -- load keep them)
+-- and its queries are short: compiling them (JIT) costs more than it saves
 DO $$
 BEGIN
     EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
     EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO %I', current_database(), current_user);
+    EXECUTE format('ALTER ROLE forecast_reader IN DATABASE %I SET jit = off', current_database());
 END
 $$;
 """
@@ -289,6 +294,7 @@ DOWNGRADE = """
 DO $$
 BEGIN
     EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO PUBLIC', current_database());
+    EXECUTE format('ALTER ROLE forecast_reader IN DATABASE %I RESET jit', current_database());
 END
 $$;
 DROP VIEW analytics.data_freshness, analytics.forecast_accuracy, analytics.category_outlook,
