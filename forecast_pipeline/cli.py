@@ -120,7 +120,7 @@ def demo(ctx: click.Context, products: int, stores: int, seed: int, weeks: int) 
     )
     echo(
         f"lake files: {env['FORECAST_LAKE_ROOT']} (raw/, validated/, features/, models/, "
-        "forecasts/, indicators/)"
+        "forecasts/, exports/, indicators/)"
     )
     echo(f"Dagster instance: {env['DAGSTER_HOME']}")
     echo(
