@@ -161,7 +161,16 @@ def api(port: int, host: str) -> None:
     settings = load_settings()
     if settings.deployment == "local":
         _local_env(settings)
-    uvicorn.run("forecast_pipeline.api.app:create_app", factory=True, host=host, port=port)
+    # on SIGTERM uvicorn stops accepting, finishes the requests in flight (up to the timeout),
+    # then runs the app's shutdown (the pool and the run tracker close)
+    uvicorn.run(
+        "forecast_pipeline.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        timeout_graceful_shutdown=30,
+        access_log=False,  # the app logs every request as JSON
+    )
 
 
 @main.command()
@@ -216,6 +225,69 @@ def env() -> None:
     """Print the local stack's environment as shell exports (for psql, dagster, mlflow)."""
     for key, value in sorted(_local_env(load_settings()).items()):
         click.echo(f"export {key}='{value}'")
+
+
+@main.group("api-key")
+def api_key() -> None:
+    """API keys of the forecast API: create, list, revoke (only their hashes are stored)."""
+
+
+def _warehouse(settings: PlatformSettings):
+    import psycopg
+
+    env = _platform_env(settings, "FORECAST_WAREHOUSE_URL")
+    return psycopg.connect(env["FORECAST_WAREHOUSE_URL"])
+
+
+@api_key.command("create")
+@click.argument("name")
+@click.option("--rate-limit", type=click.IntRange(min=1), default=None,
+              help="Requests per minute for this key (default: the API's setting).")  # fmt: skip
+def api_key_create(name: str, rate_limit: int | None) -> None:
+    """Create a key for NAME (who or what uses it) and print it: it is shown only once."""
+    from forecast_pipeline.api.keys import create_key
+
+    try:
+        with _warehouse(load_settings()) as conn:
+            record, key = create_key(conn, name, rate_limit)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(f"created key {record.key_id} for {record.name!r}; store it now, it is not kept:")
+    click.echo(key)
+
+
+@api_key.command("list")
+def api_key_list() -> None:
+    """List the keys (ids, names, limits, created, revoked), never the keys themselves."""
+    from forecast_pipeline.api.keys import list_keys
+
+    with _warehouse(load_settings()) as conn:
+        keys = list_keys(conn)
+    if not keys:
+        click.echo("no API keys yet: create one with `forecast-pipeline api-key create NAME`")
+        return
+    for key in keys:
+        revoked = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        limit = key.rate_limit_per_minute or "default"
+        click.echo(
+            f"{key.key_id}  {key.name:30s}  limit {limit!s:>7}/min  "
+            f"created {key.created_at:%Y-%m-%d %H:%M}  {revoked}"
+        )
+
+
+@api_key.command("revoke")
+@click.argument("key_id")
+def api_key_revoke(key_id: str) -> None:
+    """Revoke KEY_ID: the API refuses it within its key cache time (5 s by default)."""
+    from forecast_pipeline.api.keys import revoke_key
+
+    with _warehouse(load_settings()) as conn:
+        record = revoke_key(conn, key_id)
+    if record is None:
+        raise click.UsageError(f"no API key {key_id!r}")
+    click.echo(
+        f"revoked key {record.key_id} ({record.name}) at {record.revoked_at:%Y-%m-%d %H:%M:%S}"
+    )
 
 
 MODEL_ENV = ("MLFLOW_TRACKING_URI", "FORECAST_WAREHOUSE_URL")

@@ -43,6 +43,9 @@ def local_environment(settings: PlatformSettings, server: str) -> dict[str, str]
         "FORECAST_READER_URL": databases.with_database(
             server, settings.warehouse_db, user=databases.READER_ROLE
         ),
+        "FORECAST_API_DATABASE_URL": databases.with_database(
+            server, settings.warehouse_db, user=databases.API_ROLE
+        ),
         "DAGSTER_HOME": str(settings.dagster_home),
         # dagster-postgres runs on psycopg2; SQLAlchemy 2.1 defaults to psycopg 3, so say so.
         "DAGSTER_POSTGRES_URL": databases.with_database(

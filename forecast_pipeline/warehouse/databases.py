@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 
 # The read-only role that BI tools and the API log in as (created by migration 0001).
 READER_ROLE = "forecast_reader"
+API_ROLE = "forecast_api"  # the API: reads analytics and the API key hashes
 
 
 def start_embedded_postgres(pgdata: Path, *, keep_running: bool = True) -> str:

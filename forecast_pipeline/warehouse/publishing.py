@@ -3,7 +3,7 @@ partitions of forecasts.product_forecasts per week; retention."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import pandas as pd
@@ -31,6 +31,8 @@ TOP_PRODUCT_COLUMNS = [
     "unit_price", "predicted_revenue", "last_year_units", "change_vs_last_year_pct",
     "action", "cold_start",
 ]  # fmt: skip
+CATEGORY_HISTORY_COLUMNS = ["run_id", "level", "category", "week", "units"]
+PUBLISHED_CHANNEL = "forecast_published"
 BACKTEST_COLUMNS = [
     "partition_key", "model_name", "level", "cutoff",
     "mae", "rmse", "wape", "mase", "bias", "r2",
@@ -67,6 +69,9 @@ class PublishedTables:
     top_products: pd.DataFrame
     category_forecasts: pd.DataFrame
     category_outlook: pd.DataFrame
+    category_history: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=CATEGORY_HISTORY_COLUMNS[1:])
+    )
 
 
 def partition_name(week: date) -> str:
@@ -126,7 +131,7 @@ def publish_forecast_run(
             "DELETE FROM forecasts.product_forecasts WHERE forecast_week = %s AND run_id = ANY(%s)",
             (week, superseded),
         )
-        for table in ("top_products", "category_forecasts", "category_outlook"):
+        for table in ("top_products", "category_forecasts", "category_outlook", "category_history"):
             conn.execute(
                 sql.SQL("DELETE FROM {} WHERE run_id = ANY(%s)").format(
                     sql.Identifier("forecasts", table)
@@ -166,8 +171,11 @@ def publish_forecast_run(
         ("forecasts.top_products", tables.top_products, TOP_PRODUCT_COLUMNS),
         ("forecasts.category_forecasts", tables.category_forecasts, CATEGORY_FORECAST_COLUMNS),
         ("forecasts.category_outlook", tables.category_outlook, CATEGORY_OUTLOOK_COLUMNS),
+        ("forecasts.category_history", tables.category_history, CATEGORY_HISTORY_COLUMNS),
     ):
         copy_frame(conn, table, frame.assign(**keyed), columns)
+    # delivered when the transaction commits: the API's caches switch to the new run
+    conn.execute("SELECT pg_notify(%s, %s)", (PUBLISHED_CHANNEL, run.run_id))
     return superseded
 
 

@@ -355,10 +355,14 @@ def test_features_hold_the_indicator_changes_known_at_the_origin(published) -> N
         assert features.loc[origin, column] == pytest.approx(expected), series_id
 
 
-def test_api_serves_the_view_with_the_read_only_role(published) -> None:
-    reader_url = databases.with_database(published["warehouse_url"], user="forecast_reader")
-    app = create_app(ApiSettings(reader_url=reader_url, pool_min_size=1, pool_max_size=2))
-    with TestClient(app) as client:
+def test_api_serves_the_published_run_with_an_api_key(published) -> None:
+    from forecast_pipeline.api.keys import create_key
+
+    with psycopg.connect(published["warehouse_url"]) as conn:
+        _, key = create_key(conn, "whole-graph test")
+    api_url = databases.with_database(published["warehouse_url"], user=databases.API_ROLE)
+    app = create_app(ApiSettings(database_url=api_url, pool_min_size=1, pool_max_size=2))
+    with TestClient(app, headers={"X-API-Key": key}) as client:
         response = client.get("/api/v1/forecast/top-products", params={"time_period": "month"})
         assert response.status_code == 200, response.text
         body = response.json()
@@ -367,6 +371,13 @@ def test_api_serves_the_view_with_the_read_only_role(published) -> None:
         assert body["count"] == 3 * SAMPLE.n_categories
         first = body["data"][0]
         assert first["rank"] == 1 and first["trend"] in {"up", "down", "flat"}
+        assert first["action"] in {"stock_up", "hold", "reduce"}
+        trend = client.get(f"/api/v1/forecast/trends/{first['category']}", params={"weeks": 8})
+        assert trend.status_code == 200, trend.text
+        assert len(trend.json()["history"]) == 8 and len(trend.json()["forecast"]) == 8
+        info = client.get("/api/v1/forecast/model-info").json()
+        assert info["model_version"] == "1" and info["training_week"] == published["week"]
+        assert {row["level"] for row in info["backtest"]} == {"product", "category", "total"}
 
         category = first["category"]
         one = client.get(

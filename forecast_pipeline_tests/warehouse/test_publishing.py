@@ -51,6 +51,8 @@ ANALYTICS_VIEWS = [
     "data_freshness",
     "model_promotions",
     "backtest_leaderboard",
+    "category_history",
+    "categories",
 ]
 
 # One statement, so one snapshot: what a reader sees of the latest run at one instant.
@@ -376,7 +378,7 @@ def test_reader_role_reads_the_analytics_views_and_nothing_else(warehouse_url: s
                    has_table_privilege(
                        %(role)s, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname IN ('warehouse', 'forecasts', 'analytics', 'public')
+            WHERE n.nspname IN ('warehouse', 'forecasts', 'analytics', 'public', 'api')
               AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
             """,
             {"role": reader_role},
@@ -419,6 +421,7 @@ def test_reader_role_reads_the_analytics_views_and_nothing_else(warehouse_url: s
             "warehouse.sales_history",
             "warehouse.uploads",
             "warehouse.products",
+            "api.api_keys",
         ):
             qualified = table if "." in table else f"forecasts.{table}"
             with pytest.raises(psycopg.errors.InsufficientPrivilege):

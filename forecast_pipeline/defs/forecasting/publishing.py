@@ -143,6 +143,9 @@ def published_forecasts(
         ),
         category_forecasts=_category_forecast_rows(result.steps),
         category_outlook=outlook,
+        category_history=history[history["level"] != "product"].rename(
+            columns={"unique_id": "category", "ds": "week", "y": "units"}
+        ),
     )
     run = publishing.ForecastRun(
         run_id=uuid.uuid4().hex,

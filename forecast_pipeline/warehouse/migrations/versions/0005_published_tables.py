@@ -182,7 +182,7 @@ COMMENT ON VIEW analytics.forecast_runs IS
     'superseded (replaced by a re-run). Grain: run_id.';
 
 CREATE VIEW analytics.product_forecasts AS
-SELECT r.forecast_week, r.forecast_origin, r.model_name, r.model_version,
+SELECT r.run_id, r.forecast_week, r.forecast_origin, r.model_name, r.model_version,
        f.product_id, p.product_name, f.category, f.target_week, f.step,
        f.units, f.lower_80, f.upper_80, f.lower_95, f.upper_95, f.cold_start
 FROM forecasts.product_forecasts f
@@ -196,8 +196,8 @@ COMMENT ON VIEW analytics.product_forecasts IS
     'Grain: product_id, target_week.';
 
 CREATE VIEW analytics.top_products AS
-SELECT r.forecast_week, r.forecast_origin, r.model_name, r.model_version, r.published_at,
-       t.category, t.time_period, t.rank, t.product_id, t.product_name,
+SELECT r.run_id, r.forecast_week, r.forecast_origin, r.model_name, r.model_version,
+       r.published_at, t.category, t.time_period, t.rank, t.product_id, t.product_name,
        t.predicted_units, t.lower_80, t.upper_80, t.previous_units, t.change_pct, t.trend,
        t.unit_price, t.predicted_revenue, t.last_year_units, t.change_vs_last_year_pct,
        t.action, t.cold_start
@@ -208,7 +208,7 @@ COMMENT ON VIEW analytics.top_products IS
     'latest published run, with revenue, change and action. Grain: time_period, category, rank.';
 
 CREATE VIEW analytics.category_forecasts AS
-SELECT r.forecast_week, r.forecast_origin, r.model_version, c.level, c.category,
+SELECT r.run_id, r.forecast_week, r.forecast_origin, r.model_version, c.level, c.category,
        c.target_week, c.step, c.units, c.lower_80, c.upper_80, c.lower_95, c.upper_95
 FROM forecasts.category_forecasts c
 JOIN analytics.latest_forecast_run r USING (run_id);
@@ -217,7 +217,7 @@ COMMENT ON VIEW analytics.category_forecasts IS
     'the latest published run. Grain: level, category, target_week.';
 
 CREATE VIEW analytics.category_outlook AS
-SELECT r.forecast_week, r.forecast_origin, r.model_version, o.level, o.category,
+SELECT r.run_id, r.forecast_week, r.forecast_origin, r.model_version, o.level, o.category,
        o.time_period, o.predicted_units, o.lower_80, o.upper_80, o.lower_95, o.upper_95,
        o.previous_units, o.change_pct, o.last_year_units, o.change_vs_last_year_pct, o.trend
 FROM forecasts.category_outlook o
@@ -357,7 +357,7 @@ SELECT r.forecast_week, r.forecast_origin, r.model_name, r.model_version, r.publ
 FROM forecasts.top_products t
 JOIN analytics.latest_forecast_run r USING (run_id);
 CREATE VIEW analytics.product_forecasts AS
-SELECT r.forecast_week, r.forecast_origin, r.model_name, r.model_version,
+SELECT r.run_id, r.forecast_week, r.forecast_origin, r.model_name, r.model_version,
        f.product_id, p.product_name, f.category, f.target_week, f.step,
        f.units, f.lower_80, f.upper_80, f.lower_95, f.upper_95
 FROM forecasts.product_forecasts f
