@@ -47,6 +47,7 @@ def test_training_job_ends_with_the_gated_promotion_and_publishing_is_its_own_jo
         "forecasts/product_forecasts",
         "forecasts/category_forecasts",
         "forecasts/category_outlook",
+        "forecasts/category_history",
         "forecasts/top_products",
     }
 

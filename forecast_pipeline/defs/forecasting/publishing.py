@@ -74,6 +74,12 @@ def _forecast_spec(name: str, description: str) -> dg.AssetSpec:
             "category.",
         ),
         _forecast_spec(
+            "category_history",
+            "forecasts.category_history: the weekly units per category and in total that the "
+            "run was fitted on, shown next to its forecast (trend charts, the API's trends "
+            "endpoint). Grain: run_id, level, category, week.",
+        ),
+        _forecast_spec(
             "top_products",
             "forecasts.top_products: per category, the top products for the next week, month "
             "(4 weeks) and year (52 weeks) with rank, predicted units and the 80% interval of "
@@ -213,6 +219,10 @@ def published_forecasts(
             "dagster/row_count": len(tables.category_forecasts),
             "export": dg.MetadataValue.url(export_uris["category_forecasts"]),
         },
+    )
+    yield dg.MaterializeResult(
+        asset_key=["forecasts", "category_history"],
+        metadata={**common, "dagster/row_count": len(tables.category_history)},
     )
     year = outlook[(outlook["time_period"] == "year") & (outlook["level"] == "category")]
     yield dg.MaterializeResult(
