@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -134,6 +134,18 @@ class Statistics(BaseModel):
     last_sale_date: datetime.date | None
     latest_run: RunInfo | None
     sources: list[SourceFreshness]
+
+
+class Problem(BaseModel):
+    """An error: what went wrong, in one sentence."""
+
+    detail: str
+
+
+class ValidationProblem(Problem):
+    """Bad parameters: one sentence per parameter in ``detail``, and the structured errors."""
+
+    errors: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class LatestRunHealth(BaseModel):

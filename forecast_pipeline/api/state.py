@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from psycopg import AsyncConnection
@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from forecast_pipeline.api.cache import ResponseCache, cached_response, request_key
 from forecast_pipeline.api.keys import ApiKey, lookup_key
+from forecast_pipeline.api.models import Problem, ValidationProblem
 from forecast_pipeline.api.ratelimit import RateLimiter
 from forecast_pipeline.api.runs import PublishedRun, RunTracker
 from forecast_pipeline.api.settings import ApiSettings
@@ -67,6 +68,13 @@ def api_state(request: Request) -> ApiState:
 
 
 State = Annotated[ApiState, Depends(api_state)]
+
+# What the routes behind a key may answer besides 200 (for their OpenAPI operations).
+KEY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing, unknown or revoked API key."},
+    422: {"model": ValidationProblem, "description": "Invalid parameters."},
+    429: {"model": Problem, "description": "Over the key's rate limit (see Retry-After)."},
+}
 
 
 async def connection(state: State) -> AsyncIterator[AsyncConnection]:

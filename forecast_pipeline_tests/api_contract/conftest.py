@@ -3,6 +3,8 @@ category history, a promotion, backtest figures, an indicator series and an API 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -30,6 +32,12 @@ RUN_ID = "run-api-contract"
 MODEL_VERSION = "3"
 
 
+API_CONNECTIONS = """
+SELECT count(*), count(*) FILTER (WHERE wait_event_type = 'Lock')
+FROM pg_stat_activity WHERE usename = %s AND datname = %s
+"""
+
+
 @dataclass(frozen=True)
 class PublishedWarehouse:
     url: str  # the owner (migrations, publishing)
@@ -37,6 +45,23 @@ class PublishedWarehouse:
     database: str
     api_key: str  # a key with a rate limit no test reaches
     run_id: str
+
+    def api_connections(self, admin: psycopg.Connection | None = None) -> tuple[int, int]:
+        """The API role's sessions on the database: all, and those waiting for a lock."""
+        if admin is None:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                return self.api_connections(conn)
+        row = admin.execute(API_CONNECTIONS, (databases.API_ROLE, self.database)).fetchone()
+        assert row is not None
+        return row[0], row[1]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
 
 
 def category_history(week: date, products: int) -> pd.DataFrame:

@@ -8,9 +8,11 @@ from fastapi import APIRouter, Depends, Query
 from psycopg.rows import dict_row
 
 from forecast_pipeline.api.models import CategoryList, RunInfo, Statistics
-from forecast_pipeline.api.state import Connection, State, require_key
+from forecast_pipeline.api.state import KEY_RESPONSES, Connection, State, require_key
 
-router = APIRouter(prefix="/data", tags=["data"], dependencies=[Depends(require_key)])
+router = APIRouter(
+    prefix="/data", tags=["data"], dependencies=[Depends(require_key)], responses=KEY_RESPONSES
+)
 
 CATEGORIES_SQL = """
 SELECT category, products, first_sale_date, last_sale_date, count(*) OVER () AS total

@@ -16,14 +16,24 @@ from starlette.responses import Response
 from forecast_pipeline.api.models import (
     Categories,
     ModelInfo,
+    Problem,
     TimePeriod,
     TopProducts,
     Trends,
 )
 from forecast_pipeline.api.runs import PublishedRun
-from forecast_pipeline.api.state import State, require_key
+from forecast_pipeline.api.state import KEY_RESPONSES, State, require_key
 
-router = APIRouter(prefix="/forecast", tags=["forecast"], dependencies=[Depends(require_key)])
+router = APIRouter(
+    prefix="/forecast",
+    tags=["forecast"],
+    dependencies=[Depends(require_key)],
+    responses={
+        **KEY_RESPONSES,
+        304: {"description": "Not modified: the If-None-Match ETag is still current."},
+        404: {"model": Problem, "description": "Nothing published yet, or unknown category."},
+    },
+)
 
 Limit = Annotated[
     int, Query(ge=1, le=100, description="Rows per page (per category for top products).")
@@ -31,7 +41,9 @@ Limit = Annotated[
 Offset = Annotated[
     int, Query(ge=0, le=10_000, description="Rows skipped (ranks for top products).")
 ]
-CategoryName = Annotated[str, Path(min_length=1, max_length=200)]
+# PostgreSQL text cannot hold NUL: a category with one is invalid (422), not a query error (500)
+NO_NUL = r"^[^\x00]*$"
+CategoryName = Annotated[str, Path(min_length=1, max_length=200, pattern=NO_NUL)]
 
 # The run's identity, read in the same statement as its rows (one snapshot: one run).
 RUN = "SELECT run_id, forecast_week, forecast_origin, model_version, published_at FROM run"
@@ -125,7 +137,7 @@ async def top_products(
     request: Request,
     state: State,
     time_period: TimePeriod = "week",
-    category: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    category: Annotated[str | None, Query(min_length=1, max_length=200, pattern=NO_NUL)] = None,
     limit: Limit = 10,
     offset: Offset = 0,
 ) -> Response:
