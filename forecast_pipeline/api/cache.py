@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from urllib.parse import quote, urlencode
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -24,9 +25,9 @@ class CachedResponse:
 
 
 def request_key(request: Request) -> str:
-    """The path and the sorted query string: equal requests share one entry."""
-    query = "&".join(sorted(f"{k}={v}" for k, v in request.query_params.multi_items()))
-    return f"{request.url.path}?{query}"
+    """The path and the sorted, encoded query parameters: equal requests share one entry."""
+    query = urlencode(sorted(request.query_params.multi_items()))
+    return f"{quote(request.url.path)}?{query}"
 
 
 def etag_for(run_id: str, key: str) -> str:
@@ -65,7 +66,8 @@ def cached_response(request: Request, entry: CachedResponse, max_age: int) -> Re
     """``304`` when the client holds this representation, else the JSON body."""
     headers = {
         "ETag": entry.etag,
-        "Cache-Control": f"public, max-age={max_age}",
+        # private: the responses are behind a key, shared caches must not hand them out
+        "Cache-Control": f"private, max-age={max_age}",
         "X-Forecast-Run": entry.run_id,
     }
     if entry.etag in _etags(request.headers.get("if-none-match", "")):

@@ -10,8 +10,9 @@ from forecast_pipeline.api.settings import ApiSettings
 
 
 async def _read_only(conn: AsyncConnection) -> None:
-    await conn.set_read_only(True)
+    # psycopg's read_only applies to the transactions it begins, not to autocommit statements
     await conn.set_autocommit(True)
+    await conn.execute("SET default_transaction_read_only = on")
 
 
 def build_pool(settings: ApiSettings) -> AsyncConnectionPool:
@@ -22,5 +23,6 @@ def build_pool(settings: ApiSettings) -> AsyncConnectionPool:
         max_size=settings.pool_max_size,
         kwargs={"row_factory": dict_row},
         configure=_read_only,
+        check=AsyncConnectionPool.check_connection,  # a connection lost meanwhile is replaced
         open=False,
     )

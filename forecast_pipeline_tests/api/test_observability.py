@@ -8,8 +8,8 @@ import logging
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from forecast_pipeline_tests.api.conftest import serve
 from forecast_pipeline_tests.api.sample import Warehouse
+from forecast_pipeline_tests.api.serving import serve
 
 V1 = "/api/v1"
 

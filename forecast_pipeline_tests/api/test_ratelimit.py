@@ -10,8 +10,8 @@ import redis
 from fastapi.testclient import TestClient
 
 from forecast_pipeline.api.ratelimit import WINDOW_SECONDS
-from forecast_pipeline_tests.api.conftest import REDIS_URL, fresh_rate_window, serve
 from forecast_pipeline_tests.api.sample import Warehouse, new_key
+from forecast_pipeline_tests.api.serving import REDIS_URL, fresh_rate_window, serve
 
 URL = "/api/v1/forecast/top-products"
 
