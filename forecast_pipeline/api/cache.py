@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from urllib.parse import quote, urlencode
 from dataclasses import dataclass
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
