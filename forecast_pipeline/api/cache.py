@@ -8,13 +8,15 @@ The ETag is derived from the run and the request, so clients revalidate with
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass
-from urllib.parse import quote, urlencode
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 
 @dataclass(frozen=True)
@@ -22,12 +24,34 @@ class CachedResponse:
     run_id: str
     body: bytes
     etag: str
+    max_age: int = 60
+    route: object = None  # the route that built it (scope["route"]: the metrics' label)
+    # the response headers, encoded once (content-type and content-length first)
+    raw_headers: list[tuple[bytes, bytes]] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(self.body)).encode()),
+            *((k.lower().encode(), v.encode()) for k, v in _headers(self).items()),
+        ]
+        object.__setattr__(self, "raw_headers", headers)
+
+
+def scope_key(scope: Scope) -> str:
+    """The path and the query parameters, encoded and sorted by name (repeated names keep
+    their order: the last one is the one used): equal requests share one entry."""
+    return _normalised(scope["path"], scope["query_string"])
+
+
+@functools.lru_cache(maxsize=4096)  # the same requests arrive again and again
+def _normalised(path: str, query_string: bytes) -> str:
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    return f"{quote(path)}?{urlencode(sorted(pairs, key=lambda pair: pair[0]))}"
 
 
 def request_key(request: Request) -> str:
-    """The path and the sorted, encoded query parameters: equal requests share one entry."""
-    query = urlencode(sorted(request.query_params.multi_items()))
-    return f"{quote(request.url.path)}?{query}"
+    return scope_key(request.scope)
 
 
 def etag_for(run_id: str, key: str) -> str:
@@ -48,11 +72,13 @@ class ResponseCache:
             self._entries.move_to_end((run_id, key))
         return entry
 
-    def put(self, run_id: str, key: str, body: bytes) -> CachedResponse:
+    def put(
+        self, run_id: str, key: str, body: bytes, max_age: int = 60, route: object = None
+    ) -> CachedResponse:
         if run_id != self._run_id:  # a newer run: the older entries will never be served
             self._entries.clear()
             self._run_id = run_id
-        entry = CachedResponse(run_id, body, etag_for(run_id, key))
+        entry = CachedResponse(run_id, body, etag_for(run_id, key), max_age, route)
         self._entries[(run_id, key)] = entry
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
@@ -62,17 +88,25 @@ class ResponseCache:
         return len(self._entries)
 
 
-def cached_response(request: Request, entry: CachedResponse, max_age: int) -> Response:
-    """``304`` when the client holds this representation, else the JSON body."""
-    headers = {
+def _headers(entry: CachedResponse) -> dict[str, str]:
+    return {
         "ETag": entry.etag,
         # private: the responses are behind a key, shared caches must not hand them out
-        "Cache-Control": f"private, max-age={max_age}",
+        "Cache-Control": f"private, max-age={entry.max_age}",
         "X-Forecast-Run": entry.run_id,
     }
-    if entry.etag in _etags(request.headers.get("if-none-match", "")):
+
+
+def cached_response(request: Request, entry: CachedResponse) -> Response:
+    """``304`` when the client holds this representation, else the JSON body."""
+    headers = _headers(entry)
+    if not_modified(entry, request.headers.get("if-none-match")):
         return Response(status_code=304, headers=headers)
     return Response(entry.body, media_type="application/json", headers=headers)
+
+
+def not_modified(entry: CachedResponse, if_none_match: str | None) -> bool:
+    return bool(if_none_match) and entry.etag in _etags(if_none_match)
 
 
 def _etags(header: str) -> set[str]:

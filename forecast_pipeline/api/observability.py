@@ -59,6 +59,8 @@ class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # the labelled children, looked up once per (method, route, status) and not per request
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,8 +82,14 @@ class ObservabilityMiddleware:
             self.metrics.in_flight.dec()
             seconds = time.perf_counter() - started
             route = _route(scope)
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(route).observe(seconds)
+            children = self._children.get((scope["method"], route, status))
+            if children is None:
+                children = self._children[(scope["method"], route, status)] = (
+                    self.metrics.requests.labels(scope["method"], route, str(status)),
+                    self.metrics.latency.labels(route),
+                )
+            children[0].inc()
+            children[1].observe(seconds)
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info(_access_line(scope, route, status, seconds))
 

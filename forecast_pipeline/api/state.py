@@ -3,6 +3,7 @@ and the dependencies the routes use (a connection, the caller's key, a cached re
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,13 +34,46 @@ class ApiState:
     limiter: RateLimiter
     cache: ResponseCache = field(default_factory=ResponseCache)
     _keys: dict[str, tuple[float, ApiKey | None]] = field(default_factory=dict)
+    _lookups: dict[str, asyncio.Future[ApiKey | None]] = field(default_factory=dict)
+
+    def cached_key(self, raw: str) -> tuple[bool, ApiKey | None]:
+        """Whether the record of a key is cached (looked up less than ``key_cache_seconds``
+        ago), and the record (``None`` for an unknown key). Past 80% of that age the key is
+        looked up again in the background, once: under steady traffic the record is renewed
+        before it expires, and no request waits for the database."""
+        hit = self._keys.get(raw)
+        if hit is None:
+            return False, None
+        age = time.monotonic() - hit[0]
+        if age >= self.settings.key_cache_seconds:
+            return False, None
+        if age >= 0.8 * self.settings.key_cache_seconds:
+            self._start_lookup(raw)
+        return True, hit[1]
 
     async def key(self, raw: str) -> ApiKey | None:
-        """The record of a presented key, reused for ``key_cache_seconds``."""
+        """The record of a presented key, reused for ``key_cache_seconds``; requests arriving
+        while it is looked up wait for that one lookup (no stampede on the pool)."""
+        cached, record = self.cached_key(raw)
+        if cached:
+            return record
+        return await asyncio.shield(self._start_lookup(raw))  # a cancelled request leaves it
+
+    def _start_lookup(self, raw: str) -> asyncio.Future[ApiKey | None]:
+        lookup = self._lookups.get(raw)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._lookup(raw))
+            self._lookups[raw] = lookup
+            lookup.add_done_callback(lambda done: self._forget(raw, done))
+        return lookup
+
+    def _forget(self, raw: str, lookup: asyncio.Future[ApiKey | None]) -> None:
+        self._lookups.pop(raw, None)
+        if not lookup.cancelled():
+            lookup.exception()  # a failed refresh nobody awaited is not logged as unretrieved
+
+    async def _lookup(self, raw: str) -> ApiKey | None:
         now = time.monotonic()
-        hit = self._keys.get(raw)
-        if hit is not None and now - hit[0] < self.settings.key_cache_seconds:
-            return hit[1]
         async with self.pool.connection() as conn:
             record = await lookup_key(conn, raw)
         if len(self._keys) > 10_000:
@@ -59,11 +93,13 @@ class ApiState:
                 body, seen = await build(conn, run)
                 if seen != run.run_id:  # published meanwhile: follow it (the rows are new)
                     await self.runs.refresh(conn)
-            entry = self.cache.put(seen, key, body.model_dump_json().encode())
-        return cached_response(request, entry, self.settings.cache_max_age_seconds)
+            body_bytes = body.model_dump_json().encode()
+            max_age = self.settings.cache_max_age_seconds
+            entry = self.cache.put(seen, key, body_bytes, max_age, request.scope.get("route"))
+        return cached_response(request, entry)
 
 
-def api_state(request: Request) -> ApiState:
+async def api_state(request: Request) -> ApiState:  # async: no thread hop
     return request.app.state.api
 
 
