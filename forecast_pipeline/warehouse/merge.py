@@ -16,9 +16,11 @@ HISTORY_COLUMNS = [
 ]  # fmt: skip
 PRODUCT_COLUMNS = ["product_id", "product_name", "category", "first_sale_date", "last_sale_date"]
 
-# Merges run one at a time (a transaction-level advisory lock), so that the overlap check
-# below stays true until the rows are in.
-MERGE_LOCK = 7_412_001
+# Merges run one at a time, so that the overlap check below stays true until the rows are in:
+# each takes this lock on the history. Readers never wait for it (it conflicts with writers
+# only), and the read-only roles cannot take it (unlike an advisory lock, which any role can
+# take and so hold up merges).
+MERGE_LOCK = "LOCK TABLE warehouse.sales_history IN SHARE ROW EXCLUSIVE MODE"
 
 # A stored row is replaced unless it came from an upload received after this one; those
 # uploads (usually none) are looked up once per merge.
@@ -53,7 +55,7 @@ def merge_upload(conn: psycopg.Connection, upload_id: str, accepted: pd.DataFram
     sale.
     """
     conn.execute("SET LOCAL work_mem = '256MB'")
-    conn.execute("SELECT pg_advisory_xact_lock(%s)", (MERGE_LOCK,))
+    conn.execute(MERGE_LOCK)
     staged = accepted.rename(columns={"date": "sale_date"}).assign(upload_id=upload_id)
     staged["sale_date"] = pd.to_datetime(staged["sale_date"])
     staged, respelled = _respell_categories(conn, staged)

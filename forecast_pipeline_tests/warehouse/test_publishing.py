@@ -444,9 +444,13 @@ def test_reader_role_reads_the_analytics_views_and_nothing_else(warehouse_url: s
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 reader.execute(statement)
-        # nor take the lock publishers serialise on (it could hold up publishing)
-        with pytest.raises(psycopg.errors.InsufficientPrivilege), reader.transaction():
-            reader.execute("LOCK TABLE forecasts.forecast_runs IN SHARE ROW EXCLUSIVE MODE")
+        # nor take the locks publishers and merges serialise on (it could hold them up)
+        for lock in (
+            "LOCK TABLE forecasts.forecast_runs IN SHARE ROW EXCLUSIVE MODE",
+            "LOCK TABLE warehouse.sales_history IN SHARE ROW EXCLUSIVE MODE",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), reader.transaction():
+                reader.execute(lock)
         assert read_state(reader) == expected_state(run_a, tables_a)
     with psycopg.connect(warehouse_url) as admin:
         assert runs_by_id(admin) == {"run-a": (WEEK, "published", False)}
