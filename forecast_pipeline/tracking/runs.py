@@ -100,10 +100,8 @@ def _log_batch(
     entries += [Metric(k, float(v), now, step) for k, v, step in steps or [] if math.isfinite(v)]
     client = mlflow.MlflowClient()
     param_entries = [Param(k, str(v)[:_MAX_PARAM_LENGTH]) for k, v in (params or {}).items()]
-    for start in range(0, max(len(param_entries), 1), 90):  # at most 100 params per call
-        chunk = param_entries[start : start + 90]
-        if chunk:
-            client.log_batch(run.info.run_id, params=chunk)
+    for start in range(0, len(param_entries), 90):  # at most 100 params per call
+        client.log_batch(run.info.run_id, params=param_entries[start : start + 90])
     for start in range(0, len(entries), _BATCH):
         client.log_batch(run.info.run_id, metrics=entries[start : start + _BATCH])
 

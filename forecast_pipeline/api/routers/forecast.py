@@ -132,6 +132,13 @@ def _run_fields(row: dict) -> dict:
     }
 
 
+def _page(row: dict, limit: int, offset: int) -> dict:
+    """The envelope of a page: the run's fields, the rows and the paging figures."""
+    data = row["data"]
+    paging = {"count": len(data), "total": row["total"], "limit": limit, "offset": offset}
+    return {**_run_fields(row), **paging, "data": data}
+
+
 @router.get("/top-products", response_model=TopProducts)
 async def top_products(
     request: Request,
@@ -150,15 +157,7 @@ async def top_products(
         row = await _one(conn, TOP_PRODUCTS_SQL, params)
         if category is not None and row["total"] == 0:
             raise HTTPException(status_code=404, detail=f"unknown category: {category!r}")
-        body = TopProducts(
-            **_run_fields(row),
-            time_period=time_period,
-            count=len(row["data"]),
-            total=row["total"],
-            limit=limit,
-            offset=offset,
-            data=row["data"],
-        )
+        body = TopProducts(**_page(row, limit, offset), time_period=time_period)
         return body, row["run_id"]
 
     return await state.serve(request, build)
@@ -181,14 +180,9 @@ async def categories(
         row = await _one(conn, CATEGORIES_SQL, params)
         total = row["total_outlook"]
         body = Categories(
-            **_run_fields(row),
+            **_page(row, limit, offset),
             time_period=time_period,
-            count=len(row["data"]),
-            total=row["total"],
-            limit=limit,
-            offset=offset,
             total_outlook={**total, "category": "total"} if total else None,
-            data=row["data"],
         )
         return body, row["run_id"]
 
