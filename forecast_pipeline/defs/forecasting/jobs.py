@@ -18,6 +18,7 @@ from forecast_pipeline.defs.forecasting.publishing import published_forecasts
 from forecast_pipeline.defs.partitions import weekly
 
 FEATURES = dg.AssetKey(["features", "weekly_sales"])
+TRAINING_RUN_TAG = "forecast_pipeline/run_kind"
 
 weekly_training_job = dg.define_asset_job(
     "weekly_training_job",
@@ -25,6 +26,8 @@ weekly_training_job = dg.define_asset_job(
         weekly_sales, tuned_params, backtest, ensemble, challenger, champion
     ),
     partitions_def=weekly,
+    # the production instance allows one training run at a time on this tag (deploy/dagster.yaml)
+    tags={TRAINING_RUN_TAG: "training"},
     description=(
         "Features, tuning, backtest, ensemble and the registered challenger of one weekly "
         "forecast origin; promoted to champion only if the promotion gate passes."
