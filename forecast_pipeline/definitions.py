@@ -15,6 +15,8 @@ from forecast_pipeline.defs.forecasting import promotion, publishing
 from forecast_pipeline.defs.indicators import assets as indicators
 from forecast_pipeline.defs.ingest import assets as ingest
 from forecast_pipeline.defs.ingest import sensors as ingest_sensors
+from forecast_pipeline.defs.monitoring import accuracy as monitoring
+from forecast_pipeline.defs.monitoring import drift
 from forecast_pipeline.deployments import Deployment, current_deployment, resources_for
 
 
@@ -34,8 +36,9 @@ def build_definitions(deployment: Deployment) -> dg.Definitions:
             promotion.champion,
             publishing.published_forecasts,
             publishing.top_products_view,
+            monitoring.realised_accuracy,
         ],
-        asset_checks=[promotion.promotion_gate],
+        asset_checks=[promotion.promotion_gate, monitoring.error_drift, drift.input_drift],
         jobs=[
             ingest_sensors.ingest_upload_job,
             indicators.indicators_job,

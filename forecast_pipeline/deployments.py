@@ -15,6 +15,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from forecast_pipeline.defs.indicators.resources import ExternalIndicators, SyntheticIndicators
+from forecast_pipeline.defs.monitoring.policy import MonitoringPolicy
 from forecast_pipeline.defs.resources import (
     LocalLake,
     LocalLandingZone,
@@ -61,6 +62,7 @@ def _shared_resources() -> dict[str, Any]:
             artifact_location=dg.EnvVar("FORECAST_MLFLOW_ARTIFACTS"),
         ),
         "promotion_policy": PromotionPolicy(),
+        "monitoring_policy": MonitoringPolicy(),
     }
 
 

@@ -61,19 +61,22 @@ def unmerged_uploads(instance: dg.DagsterInstance) -> list[str]:
     ]
 
 
-def _execute(
+def run_job(
     job: dg.JobDefinition,
     instance: dg.DagsterInstance,
     partition: str | None = None,
     run_config: Mapping[str, Any] | None = None,
     log_level: str = "DEBUG",
-) -> None:
+) -> dg.ExecuteInProcessResult:
+    """Execute ``job`` in process on ``instance`` (for one partition); raises
+    :class:`PipelineRunFailed` when the run fails."""
     config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
     result = job.execute_in_process(
         instance=instance, partition_key=partition, run_config=config, raise_on_error=False
     )
     if not result.success:
         raise PipelineRunFailed(f"{job.name} failed (partition {partition}, run {result.run_id})")
+    return result
 
 
 def forecast_week_for(last_sale: date) -> str:
@@ -197,9 +200,9 @@ def run_pipeline(
     ingested = unmerged_uploads(instance)
     with timer.stage("ingest (raw, validated, sales history)"):
         for upload in ingested:
-            _execute(ingest, instance, upload, log_level=log_level)
+            run_job(ingest, instance, upload, log_level=log_level)
     with timer.stage("indicators"):
-        _execute(defs.resolve_job_def("indicators_job"), instance, log_level=log_level)
+        run_job(defs.resolve_job_def("indicators_job"), instance, log_level=log_level)
     week = forecast_week_for(last_sale_date())
     run_config = weekly_run_config(defs, forecast_config, tuning_config)
     keys = weekly.get_partition_keys()
@@ -211,5 +214,38 @@ def run_pipeline(
     publish_op = defs.get_assets_def(dg.AssetKey(["forecasts", "product_forecasts"])).node_def.name
     publish = {"ops": {publish_op: {"config": dict(publish_config)}}} if publish_config else None
     with timer.stage("publish (champion forecasts)"):
-        _execute(defs.resolve_job_def("weekly_publish_job"), instance, week, publish, log_level)
+        run_job(defs.resolve_job_def("weekly_publish_job"), instance, week, publish, log_level)
     return PipelineResult(ingested=ingested, week=week, trainings=trainings)
+
+
+def publish_week(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    week: str,
+    run_config: Mapping[str, Any] | None = None,
+    log_level: str = "DEBUG",
+) -> dict[str, dg.AssetCheckEvaluation]:
+    """Publish ``week`` with the current champion without training: rebuild the week's
+    features (with the input-drift check), then run the weekly publish job (forecasts, realised
+    accuracy, error-drift check). ``run_config`` is given to both runs (e.g. resource config).
+    Returns the check evaluations of the two runs by check name."""
+    features = dg.AssetKey(["features", "weekly_sales"])
+    config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
+    built = defs.resolve_job_def("weekly_training_job").execute_in_process(
+        instance=instance,
+        partition_key=week,
+        asset_selection=[features],
+        run_config=config,
+        raise_on_error=False,
+    )
+    if not built.success:
+        raise PipelineRunFailed(f"features of week {week} failed (run {built.run_id})")
+    published = run_job(
+        defs.resolve_job_def("weekly_publish_job"), instance, week, run_config, log_level
+    )
+    return {
+        event.event_specific_data.check_name: event.event_specific_data
+        for result in (built, published)
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    }

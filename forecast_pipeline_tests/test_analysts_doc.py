@@ -14,7 +14,14 @@ from pathlib import Path
 import pandas as pd
 import psycopg
 
-from forecast_pipeline.warehouse import databases, merge, promotions, publishing, uploads
+from forecast_pipeline.warehouse import (
+    accuracy,
+    databases,
+    merge,
+    promotions,
+    publishing,
+    uploads,
+)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "analysts.md"
 HEADING = re.compile(r"^(#{1,6}) +(.+?) *$", re.M)
@@ -141,8 +148,8 @@ HORIZON = 12
 
 
 def _publish_sample(url: str) -> None:
-    """Twenty weeks of sales up to last Sunday, an older run still being scored, this week's run
-    published twice (the first superseded), the promotion history and a backtest."""
+    """Twenty weeks of sales up to last Sunday, an older run scored on the weeks since, this
+    week's run published twice (the first superseded), the promotion history and a backtest."""
     monday = date.today() - timedelta(days=date.today().weekday())
     start = monday - timedelta(weeks=20)
     days = pd.date_range(start, monday - timedelta(days=1), freq="D")
@@ -220,6 +227,10 @@ def _publish_sample(url: str) -> None:
         (monday - timedelta(weeks=1), "rerun"),
     ):
         _publish_run(url, week, run_id, start)
+    with psycopg.connect(url) as conn:  # what monitoring/realised_accuracy stores every week
+        for weeks_ago in range(8, 0, -1):
+            week = monday - timedelta(weeks=weeks_ago)
+            accuracy.replace_realised_accuracy(conn, week, accuracy.score_week(conn, week))
 
 
 def _publish_run(url: str, week: date, run_id: str, data_start: date) -> None:

@@ -49,7 +49,11 @@ def test_training_job_ends_with_the_gated_promotion_and_publishing_is_its_own_jo
         "forecasts/category_outlook",
         "forecasts/category_history",
         "forecasts/top_products",
+        "monitoring/realised_accuracy",
     }
+    drift = dg.AssetCheckKey(dg.AssetKey(["monitoring", "realised_accuracy"]), "error_drift")
+    assert drift in publish.asset_layer.asset_graph.asset_check_keys
+    assert not next(iter(defs.get_asset_checks_def(drift).check_specs)).blocking
 
 
 def test_budgets_are_typed_config_with_defaults() -> None:

@@ -48,6 +48,7 @@ ANALYTICS_VIEWS = [
     "category_forecasts",
     "category_outlook",
     "forecast_accuracy",
+    "realised_accuracy",
     "data_freshness",
     "model_promotions",
     "backtest_leaderboard",

@@ -4,7 +4,8 @@
   promotion gate) and champion, for one weekly partition. Scheduled Mondays at 06:00 for the
   week just ended. When the gate rejects the challenger the run fails at the gate, on purpose:
   the champion is left as it was and the failure says why.
-* ``weekly_publish_job``: the champion's forecasts of the partition, published atomically.
+* ``weekly_publish_job``: the champion's forecasts of the partition, published atomically, and
+  the realised accuracy of the week (earlier runs' forecasts of it scored, error drift checked).
 * ``publish_after_training`` / ``publish_after_failed_training``: request the publish job for
   the partition whenever a training run ends, successful or not, as long as it produced the
   partition's features, so the week is always forecast with the champion.
@@ -15,6 +16,7 @@ import dagster as dg
 from forecast_pipeline.defs.forecasting.assets import backtest, ensemble, tuned_params, weekly_sales
 from forecast_pipeline.defs.forecasting.promotion import challenger, champion
 from forecast_pipeline.defs.forecasting.publishing import published_forecasts
+from forecast_pipeline.defs.monitoring.accuracy import realised_accuracy
 from forecast_pipeline.defs.partitions import weekly
 
 FEATURES = dg.AssetKey(["features", "weekly_sales"])
@@ -36,9 +38,13 @@ weekly_training_job = dg.define_asset_job(
 
 weekly_publish_job = dg.define_asset_job(
     "weekly_publish_job",
-    selection=dg.AssetSelection.assets(published_forecasts),
+    selection=dg.AssetSelection.assets(published_forecasts, realised_accuracy),
     partitions_def=weekly,
-    description="The champion model's forecasts of one weekly origin, published atomically.",
+    description=(
+        "The champion model's forecasts of one weekly origin, published atomically; then the "
+        "realised accuracy of the earlier runs' forecasts of that week, with the error-drift "
+        "check."
+    ),
 )
 
 weekly_training_schedule = dg.build_schedule_from_partitioned_job(

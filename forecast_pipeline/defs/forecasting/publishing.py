@@ -13,6 +13,7 @@ import pandas as pd
 from pydantic import Field
 
 from forecast_pipeline import exports
+from forecast_pipeline.defs import freshness
 from forecast_pipeline.defs.contracts import contract_metadata
 from forecast_pipeline.defs.forecasting.promotion import champion
 from forecast_pipeline.defs.forecasting.storage import (
@@ -46,6 +47,7 @@ def _forecast_spec(name: str, description: str) -> dg.AssetSpec:
         partitions_def=weekly,
         description=description,
         metadata=contract_metadata(name),
+        freshness_policy=freshness.WEEKLY_PUBLICATION,
     )
 
 

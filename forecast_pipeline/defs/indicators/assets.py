@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pandas as pd
 
+from forecast_pipeline.defs import freshness
 from forecast_pipeline.defs.contracts import contract_metadata
 from forecast_pipeline.defs.indicators.resources import IndicatorSource
 from forecast_pipeline.defs.ingest.assets import sales_history
@@ -39,6 +40,7 @@ def _window_start(stored: pd.DataFrame, series_id: str, first_sale: date) -> dat
     owners=OWNERS,
     metadata=contract_metadata("indicator_observations"),
     deps=[dg.AssetDep(sales_history, partition_mapping=dg.AllPartitionMapping())],
+    freshness_policy=freshness.INDICATORS,
     check_specs=[
         dg.AssetCheckSpec(
             FRESHNESS_CHECK,

@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from forecast_pipeline.contracts import ContractViolation, load_contract
+from forecast_pipeline.defs import freshness
 from forecast_pipeline.defs.contracts import contract_metadata
 from forecast_pipeline.defs.ingest.upload_keys import sha256_hex, split_upload_id
 from forecast_pipeline.defs.partitions import sales_uploads
@@ -34,6 +35,7 @@ def validated_key(upload: str) -> str:
     group_name="raw",
     kinds={"file", "postgres"},
     owners=OWNERS,
+    freshness_policy=freshness.SALES_UPLOADS,
     description=(
         "One uploaded sales file per partition, copied byte for byte into the lake's raw zone "
         "(never overwritten) and recorded in warehouse.uploads with its SHA-256, size, source URI "
@@ -206,6 +208,7 @@ def sales_rows(
     owners=OWNERS,
     metadata=contract_metadata("sales_history"),
     deps=[sales_rows],
+    freshness_policy=freshness.SALES_UPLOADS,
     description=(
         "warehouse.sales_history: the clean daily sales history, one row per (sale_date, "
         "store_id, product_id). Each partition merges one upload's accepted rows; a later upload "

@@ -1,0 +1,1 @@
+"""Monitoring: realised accuracy, drift checks, alerts and the early retraining trigger."""
