@@ -16,7 +16,7 @@ from forecast_pipeline.defs.indicators import assets as indicators
 from forecast_pipeline.defs.ingest import assets as ingest
 from forecast_pipeline.defs.ingest import sensors as ingest_sensors
 from forecast_pipeline.defs.monitoring import accuracy as monitoring
-from forecast_pipeline.defs.monitoring import drift
+from forecast_pipeline.defs.monitoring import alerts, drift, retraining
 from forecast_pipeline.deployments import Deployment, current_deployment, resources_for
 
 
@@ -50,6 +50,9 @@ def build_definitions(deployment: Deployment) -> dg.Definitions:
             ingest_sensors.landing_zone_sensor,
             forecasting_jobs.publish_after_training,
             forecasting_jobs.publish_after_failed_training,
+            alerts.alert_on_run_failure,
+            alerts.alert_on_check_failure,
+            retraining.retrain_on_error_drift,
         ],
         resources=resources_for(deployment),
     )

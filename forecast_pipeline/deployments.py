@@ -15,7 +15,9 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from forecast_pipeline.defs.indicators.resources import ExternalIndicators, SyntheticIndicators
+from forecast_pipeline.defs.monitoring.alerts import AlertWebhook
 from forecast_pipeline.defs.monitoring.policy import MonitoringPolicy
+from forecast_pipeline.defs.monitoring.retraining import RetrainingPolicy
 from forecast_pipeline.defs.resources import (
     LocalLake,
     LocalLandingZone,
@@ -63,6 +65,8 @@ def _shared_resources() -> dict[str, Any]:
         ),
         "promotion_policy": PromotionPolicy(),
         "monitoring_policy": MonitoringPolicy(),
+        # early retraining on escalated error drift: off unless enabled here and its sensor on
+        "retraining_policy": RetrainingPolicy(),
     }
 
 
@@ -71,6 +75,10 @@ def _local_resources() -> dict[str, Any]:
         **_shared_resources(),
         "lake": LocalLake(root=dg.EnvVar("FORECAST_LAKE_ROOT")),
         "landing": LocalLandingZone(root=dg.EnvVar("FORECAST_LANDING_DIR")),
+        # read only when an alert sensor ticks (they are off by default)
+        "alert_webhook": AlertWebhook(
+            url=dg.EnvVar("FORECAST_ALERT_WEBHOOK_URL"), dagster_url="http://127.0.0.1:3000"
+        ),
         # offline: no network and no FRED key needed; rows are stored with source 'synthetic'
         "indicator_source": SyntheticIndicators(),
     }
@@ -86,6 +94,10 @@ def _production_resources() -> dict[str, Any]:
             s3=s3, bucket=dg.EnvVar("FORECAST_LANDING_BUCKET"), prefix="landing"
         ),
         "indicator_source": ExternalIndicators(fred_api_key=dg.EnvVar("FRED_API_KEY")),
+        "alert_webhook": AlertWebhook(
+            url=dg.EnvVar("FORECAST_ALERT_WEBHOOK_URL"),
+            dagster_url=dg.EnvVar("FORECAST_DAGSTER_URL"),
+        ),
     }
 
 

@@ -35,7 +35,16 @@ def test_unknown_deployment_fails_loudly() -> None:
 )
 def test_each_deployment_has_its_resources(deployment: Deployment, lake_type: type) -> None:
     resources = resources_for(deployment)
-    assert {"warehouse", "lake", "landing", "mlflow", "indicator_source"} <= set(resources)
+    assert {
+        "warehouse",
+        "lake",
+        "landing",
+        "mlflow",
+        "indicator_source",
+        "monitoring_policy",
+        "retraining_policy",
+        "alert_webhook",
+    } <= set(resources)
     assert isinstance(resources["lake"], lake_type)
 
 
@@ -51,6 +60,7 @@ psycopg.connect = refuse
 from forecast_pipeline.definitions import defs
 repo = defs.get_repository_def()
 print(len(repo.assets_defs_by_key), len(repo.get_all_jobs()), len(repo.sensor_defs))
+print(" ".join(sorted(s.name for s in repo.sensor_defs if s.default_status.value == "RUNNING")))
 """
 
 
@@ -64,8 +74,15 @@ def test_definitions_load_without_environment_or_connections(deployment: str) ->
         [sys.executable, "-c", LOAD_SCRIPT], env=env, capture_output=True, text=True, check=False
     )
     assert out.returncode == 0, out.stderr
-    assets, jobs, sensors = map(int, out.stdout.split())
-    assert assets >= 8 and jobs >= 3 and sensors == 3
+    counts, running = out.stdout.splitlines()
+    assets, jobs, sensors = map(int, counts.split())
+    assert assets >= 8 and jobs >= 3 and sensors == 6
+    # the alert and early-retraining sensors are off until someone turns them on
+    assert running.split() == [
+        "landing_zone_sensor",
+        "publish_after_failed_training",
+        "publish_after_training",
+    ]
 
 
 def test_definitions_refuse_an_unknown_deployment() -> None:

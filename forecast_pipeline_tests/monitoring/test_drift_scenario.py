@@ -33,19 +33,19 @@ POLICY = {"error_window_weeks": 2, "escalate_after_weeks": ESCALATE_AFTER}
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory, make_database, mlflow_tracking_uri: str):
-    from forecast_pipeline.warehouse import migrate
+def scenario(tmp_path_factory: pytest.TempPathFactory, make_database):
+    from forecast_pipeline.warehouse import databases, migrate
 
     root = tmp_path_factory.mktemp("drift")
     warehouse_url = make_database()
     migrate.upgrade(warehouse_url)
     env = {
         "FORECAST_WAREHOUSE_URL": warehouse_url,
-        "MLFLOW_TRACKING_URI": mlflow_tracking_uri,
+        # a registry of its own: the session's MLflow store holds other tests' champions
+        "MLFLOW_TRACKING_URI": databases.with_database(make_database("fp_mlflow"), driver="psycopg"),
         "FORECAST_MLFLOW_ARTIFACTS": (root / "lake" / "mlflow-artifacts").as_uri(),
         "FORECAST_LAKE_ROOT": str(root / "lake"),
         "FORECAST_LANDING_DIR": str(root / "landing"),
-        # a registry of its own: the session's MLflow store may hold other tests' champions
         "FORECAST_DEPLOYMENT": "local",
     }
     with pytest.MonkeyPatch.context() as mp:
@@ -85,6 +85,7 @@ def test_error_drift_fails_within_the_configured_weeks_of_the_shift(scenario) ->
     assert "error drift: product WAPE" in error[first].description
     assert error[first].metadata["product_ratio"] > 1
     assert error[first].metadata["verdict"] == "fail"
+    assert error[first].metadata["model"].startswith("forecast_pipeline_ensemble v1, trained on")
 
 
 def test_input_drift_sees_the_shift_in_the_units(scenario) -> None:

@@ -17,6 +17,7 @@ from forecast_pipeline.defs.monitoring.policy import MonitoringPolicy
 from forecast_pipeline.defs.partitions import weekly
 from forecast_pipeline.defs.resources import Warehouse
 from forecast_pipeline.monitoring import accuracy as scoring
+from forecast_pipeline.monitoring import drift
 from forecast_pipeline.warehouse import accuracy
 
 HORIZON_BUCKETS = ((1, 1), (2, 4), (5, 13), (14, 26), (27, 52))
@@ -62,6 +63,23 @@ def _by_category_and_horizon(components: pd.DataFrame) -> str:
     ].to_markdown(index=False, floatfmt=".3f")
 
 
+def current_bands(
+    conn, week: date, policy: MonitoringPolicy
+) -> tuple[str, dict[str, drift.ErrorBand]]:
+    """The model of the latest run published before ``week`` (``name vN, trained on W``) and
+    the error band of each level the policy checks (empty when its backtest is unknown)."""
+    model = accuracy.latest_published_model(conn, week)
+    if model is None:
+        return "no published model", {}
+    training_week, windows = accuracy.backtest_window_wapes(conn, model[0], int(model[1]))
+    label = f"{model[0]} v{model[1]}, trained on {training_week or 'an unknown week'}"
+    return label, {
+        str(level): drift.error_band(part["wape"], policy.error_tolerance)
+        for level, part in windows.groupby("level")
+        if level in policy.error_levels
+    }
+
+
 @dg.asset(
     key=["monitoring", "realised_accuracy"],
     partitions_def=weekly,
@@ -82,7 +100,9 @@ def _by_category_and_horizon(components: pd.DataFrame) -> str:
         "WAPE over all scored weeks."
     ),
 )
-def realised_accuracy(context: dg.AssetExecutionContext, warehouse: Warehouse):
+def realised_accuracy(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, monitoring_policy: MonitoringPolicy
+):
     from forecast_pipeline.defs.monitoring.plots import accuracy_chart
 
     week = date.fromisoformat(context.partition_key)
@@ -100,6 +120,7 @@ def realised_accuracy(context: dg.AssetExecutionContext, warehouse: Warehouse):
         components = accuracy.score_week(conn, week)
         rows = accuracy.replace_realised_accuracy(conn, week, components)
         scored = accuracy.load_realised_accuracy(conn, week)
+        bands = current_bands(conn, week, monitoring_policy)[1]
     runs = components["run_id"].nunique() if rows else 0
     context.log.info(f"week {week}: {runs} published run(s) scored, {rows} rows")
     metadata: dict = {
@@ -111,7 +132,8 @@ def realised_accuracy(context: dg.AssetExecutionContext, warehouse: Warehouse):
         "by_category_and_horizon": dg.MetadataValue.md(_by_category_and_horizon(components)),
     }
     if not scored.empty:
-        metadata["accuracy_over_time"] = dg.MetadataValue.md(accuracy_chart(scored))
+        limits = {level: band.limit for level, band in bands.items()}
+        metadata["accuracy_over_time"] = dg.MetadataValue.md(accuracy_chart(scored, limits))
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -132,28 +154,16 @@ def error_drift(
     warehouse: Warehouse,
     monitoring_policy: MonitoringPolicy,
 ) -> dg.AssetCheckResult:
-    from forecast_pipeline.monitoring import drift
-
     week = date.fromisoformat(context.op_execution_context.partition_key)
     policy = monitoring_policy
     lookback = policy.error_window_weeks + policy.escalate_after_weeks - 1
     with warehouse.connect() as conn:
         components = accuracy.load_realised_accuracy(conn, week, lookback)
-        model = accuracy.latest_published_model(conn, week)
-        training_week, windows = (
-            accuracy.backtest_window_wapes(conn, model[0], int(model[1]))
-            if model
-            else (None, pd.DataFrame(columns=["level", "cutoff", "wape"]))
-        )
+        model, bands = current_bands(conn, week, policy)
     base = {"target_week": str(week)}
-    if components.empty or training_week is None:
-        reason = "nothing scored yet" if components.empty else f"model {model} has no backtest band"
+    if components.empty or not bands:
+        reason = "nothing scored yet" if components.empty else f"{model} has no backtest band"
         return dg.AssetCheckResult(passed=True, description=reason, metadata=base)
-    bands = {
-        level: drift.error_band(part["wape"], policy.error_tolerance)
-        for level, part in windows.groupby("level")
-        if level in policy.error_levels
-    }
     result = drift.assess_error_drift(
         components,
         bands,
@@ -164,8 +174,7 @@ def error_drift(
     latest = result.weeks[result.weeks["target_week"] == pd.Timestamp(week)]
     metadata = {
         **base,
-        "model_version": str(model[1]),
-        "training_week": training_week,
+        "model": model,
         "verdict": result.verdict.value,
         **{
             f"{row.level}_{name}": round(float(getattr(row, name)), 4)

@@ -16,17 +16,18 @@ _LINES = (
 )
 
 
-def accuracy_chart(scored: pd.DataFrame) -> str:
+def accuracy_chart(scored: pd.DataFrame, limits: dict[str, float] | None = None) -> str:
     """:func:`accuracy_figure` as a Markdown image."""
-    return markdown_png(accuracy_figure(scored))
+    return markdown_png(accuracy_figure(scored, limits))
 
 
-def accuracy_figure(scored: pd.DataFrame, bands: dict[str, float] | None = None) -> Any:
+def accuracy_figure(scored: pd.DataFrame, limits: dict[str, float] | None = None) -> Any:
     """Realised WAPE per target week, one panel per level (product, category), one line per
-    horizon range; ``bands`` (level -> WAPE limit) draws the error-drift limit."""
+    horizon range; ``limits`` (level -> WAPE) draws the error-drift limit of each level."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     levels = [lvl for lvl in ("product", "category") if lvl in set(scored["level"])]
@@ -40,11 +41,13 @@ def accuracy_figure(scored: pd.DataFrame, bands: dict[str, float] | None = None)
                 continue
             wape = metrics_from_components(lines, ["target_week"])
             ax.plot(wape["target_week"], wape["wape"], marker="o", ms=3, label=label)
-        if bands and level in bands:
-            ax.axhline(bands[level], color="#d62728", ls="--", lw=1, label="drift limit")
+        if limits and level in limits:
+            ax.axhline(limits[level], color="#d62728", ls="--", lw=1, label="error-drift limit")
         ax.set_title(f"{level}: realised WAPE by target week")
         ax.set_ylim(bottom=0)
-        ax.tick_params(axis="x", labelrotation=30)
+        locator = mdates.AutoDateLocator(maxticks=6)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
