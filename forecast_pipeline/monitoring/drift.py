@@ -69,10 +69,10 @@ def psi(reference: Iterable[float], current: Iterable[float], bins: int = 10) ->
     if ref.size == 0 or cur.size == 0:
         return float("nan")
     inner = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
-    edges = np.concatenate(([-np.inf], inner, [np.inf]))
-    # right-closed bins, so that a point mass (e.g. weeks without sales) keeps its own bin
-    ref_share = np.histogram(ref, edges)[0] / ref.size
-    cur_share = np.histogram(cur, edges)[0] / cur.size
+    # right-closed bins (-inf, e1], (e1, e2], ..., (ek, inf), so that a point mass (e.g. weeks
+    # without sales) keeps its own bin; np.histogram's bins are left-closed
+    ref_share = np.bincount(np.searchsorted(inner, ref), minlength=inner.size + 1) / ref.size
+    cur_share = np.bincount(np.searchsorted(inner, cur), minlength=inner.size + 1) / cur.size
     ref_share = np.clip(ref_share, _EMPTY_BIN_SHARE, None)
     cur_share = np.clip(cur_share, _EMPTY_BIN_SHARE, None)
     return float(np.sum((cur_share - ref_share) * np.log(cur_share / ref_share)))
@@ -222,7 +222,7 @@ def assess_error_drift(
             level=level,
             band_upper=band.upper,
             limit=band.limit,
-            ratio=weekly["realised_wape"] / band.limit,
+            ratio=weekly["realised_wape"].map(band.ratio),
         )
         weekly["outside"] = weekly["ratio"] > 1
         frames.append(weekly)
