@@ -39,10 +39,11 @@ def scenario(tmp_path_factory: pytest.TempPathFactory, make_database):
     root = tmp_path_factory.mktemp("drift")
     warehouse_url = make_database()
     migrate.upgrade(warehouse_url)
+    mlflow_url = databases.with_database(make_database("fp_mlflow"), driver="psycopg")
     env = {
         "FORECAST_WAREHOUSE_URL": warehouse_url,
         # a registry of its own: the session's MLflow store holds other tests' champions
-        "MLFLOW_TRACKING_URI": databases.with_database(make_database("fp_mlflow"), driver="psycopg"),
+        "MLFLOW_TRACKING_URI": mlflow_url,
         "FORECAST_MLFLOW_ARTIFACTS": (root / "lake" / "mlflow-artifacts").as_uri(),
         "FORECAST_LAKE_ROOT": str(root / "lake"),
         "FORECAST_LANDING_DIR": str(root / "landing"),
