@@ -200,6 +200,14 @@ def test_alert_and_retraining_sensors_are_off_by_default() -> None:
         AlertWebhook(url="http://127.0.0.1/x", min_check_severity="INFO")
 
 
+@pytest.mark.parametrize("url", ["", "  ", "hooks.slack.com/services/T0/B0/x"])
+def test_a_webhook_without_an_http_url_says_which_variable_to_set(url: str) -> None:
+    # compose passes an unset FORECAST_ALERT_WEBHOOK_URL as an empty string
+    webhook = AlertWebhook(url=url)
+    with pytest.raises(ValueError, match="set FORECAST_ALERT_WEBHOOK_URL"):
+        webhook.post(Alert(title="t", summary="s"))
+
+
 def test_a_failed_run_posts_one_message_with_job_run_and_error(
     instance: dg.DagsterInstance, receiver: Receiver
 ) -> None:

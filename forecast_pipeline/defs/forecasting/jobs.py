@@ -28,8 +28,19 @@ weekly_training_job = dg.define_asset_job(
         weekly_sales, tuned_params, backtest, ensemble, challenger, champion
     ),
     partitions_def=weekly,
-    # the production instance allows one training run at a time on this tag (deploy/dagster.yaml)
-    tags={TRAINING_RUN_TAG: "training"},
+    # the production instance allows one training run at a time on this tag (deploy/dagster.yaml);
+    # on Kubernetes a training run's pod asks for more than the launcher's default requests
+    tags={
+        TRAINING_RUN_TAG: "training",
+        "dagster-k8s/config": {
+            "container_config": {
+                "resources": {
+                    "requests": {"cpu": "4", "memory": "8Gi"},
+                    "limits": {"memory": "16Gi"},
+                }
+            }
+        },
+    },
     description=(
         "Features, tuning, backtest, ensemble and the registered challenger of one weekly "
         "forecast origin; promoted to champion only if the promotion gate passes."

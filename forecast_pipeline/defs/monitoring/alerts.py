@@ -72,8 +72,15 @@ class AlertWebhook(dg.ConfigurableResource):
         return severity
 
     def post(self, alert: Alert) -> None:
-        """Post ``alert``; raises :class:`AlertDeliveryError` (naming the host, never the URL)."""
-        post_alert(self.url, alert.to_payload(), self.timeout_seconds)
+        """Post ``alert``; raises :class:`AlertDeliveryError` (naming the host, never the URL),
+        or ``ValueError`` when no http(s) URL is configured."""
+        # compose passes an unset variable as "": say which one instead of a delivery error
+        if not self.url.strip().lower().startswith(("http://", "https://")):
+            raise ValueError(
+                "the alert webhook URL must be an http(s) URL: set FORECAST_ALERT_WEBHOOK_URL "
+                "before starting the alert sensors"
+            )
+        post_alert(self.url.strip(), alert.to_payload(), self.timeout_seconds)
 
     def run_url(self, run_id: str | None) -> str | None:
         """The run's page in the Dagster UI, when a base URL is configured."""
