@@ -104,6 +104,12 @@ def demo(ctx: click.Context, products: int, stores: int, seed: int, weeks: int) 
         f"{run['mlflow_run_id']}), forecasting from weeks {run['data_start']} .. "
         f"{run['data_end']}, published {run['published_at']:%Y-%m-%d %H:%M:%S %Z}"
     )
+    echo(click.style(f"\n== Realised accuracy of week {report.forecast_week} ==", bold=True))
+    if report.accuracy.empty:
+        echo("no earlier run forecast this week (train and publish more weeks: --weeks)")
+    else:
+        echo("the earlier runs' forecasts of the week against its sales (docs/monitoring.md)")
+        echo(report.accuracy.to_string(index=False))
     echo(click.style("\n== Row counts ==", bold=True))
     for table, count in report.row_counts.items():
         echo(f"{table:40s} {count:>10,d}")

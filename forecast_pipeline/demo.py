@@ -31,6 +31,7 @@ COUNTED_TABLES = (
     "forecasts.category_forecasts",
     "forecasts.category_outlook",
     "forecasts.backtest_metrics",
+    "forecasts.realised_accuracy",
 )
 
 
@@ -47,6 +48,7 @@ class DemoReport:
     top_products: pd.DataFrame
     latest_run: pd.DataFrame
     promotions: pd.DataFrame
+    accuracy: pd.DataFrame
     trainings: list[TrainingOutcome]
     row_counts: dict[str, int]
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -61,9 +63,11 @@ def run_demo(
 ) -> DemoReport:
     """Prepare the local stack, drop the sample into the landing zone and run the whole graph.
 
-    The last ``weeks`` weekly partitions are trained in order, as the weekly schedule would
-    have: the first trained model becomes champion if it beats the baselines, each later one
-    only if it also beats the champion (see the promotion history in the report).
+    The last ``weeks`` weekly partitions are trained and published in order, as the weekly
+    schedule would have: the first trained model becomes champion if it beats the baselines,
+    each later one only if it also beats the champion (see the promotion history in the
+    report), and each publication scores the earlier runs' forecasts of its week (the
+    report's realised accuracy of the last week).
 
     ``log_level`` is what the runs print on the console; every event is stored in the instance
     and shown in the Dagster UI.
@@ -137,6 +141,19 @@ def run_demo(
                 "coalesce(round(champion_value::numeric, 4)::text, '-') AS champion, "
                 "baseline_model, round(baseline_value::numeric, 4) AS baseline, decided_at "
                 "FROM analytics.model_promotions ORDER BY decided_at",
+            ),
+            accuracy=read_frame(
+                conn,
+                "SELECT level, forecast_week, horizon, model_version, "
+                "round((sum(wape * actual_units) / nullif(sum(actual_units), 0))::numeric, 4) "
+                "AS wape, "
+                "round((sum(bias * actual_units) / nullif(sum(actual_units), 0))::numeric, 4) "
+                "AS bias, "
+                "round((sum(coverage_80 * n_series) / sum(n_series))::numeric, 3) AS coverage_80, "
+                "sum(n_series) AS series FROM analytics.realised_accuracy "
+                "WHERE target_week = %s GROUP BY 1, 2, 3, 4 "
+                "ORDER BY array_position(ARRAY['product', 'category', 'total'], level), 2",
+                (week,),
             ),
             trainings=result.trainings,
             row_counts=table_row_counts(conn),

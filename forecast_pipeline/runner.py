@@ -185,8 +185,10 @@ def run_pipeline(
     champion's forecasts.
 
     Uploads registered earlier whose rows never reached the sales history (a run that crashed)
-    are ingested again too. ``weeks`` > 1 first trains the preceding weeks in order (each
-    challenger facing the champion of the week before), as weekly schedules would have.
+    are ingested again too. ``weeks`` > 1 trains and publishes the preceding weeks first, in
+    order (each challenger facing the champion of the week before), as the weekly schedule and
+    the publish sensors would have; each publication also scores the earlier runs' forecasts
+    of its week (realised accuracy).
     ``forecast_config`` overrides fields of the training's ``ForecastConfig`` (horizon,
     backtest windows, ...), ``tuning_config`` those of its ``TuningConfig`` (trials, seconds,
     ...) and ``publish_config`` those of the publishing's ``PublishConfig``; ``log_level`` is
@@ -207,14 +209,14 @@ def run_pipeline(
     run_config = weekly_run_config(defs, forecast_config, tuning_config)
     keys = weekly.get_partition_keys()
     position = keys.index(week)
+    publish_op = defs.get_assets_def(dg.AssetKey(["forecasts", "product_forecasts"])).node_def.name
+    publish = {"ops": {publish_op: {"config": dict(publish_config)}}} if publish_config else None
     trainings = []
     for key in keys[max(0, position - weeks + 1) : position + 1]:
         with timer.stage("weekly training (features, tuning, backtest, ensemble, gate)"):
             trainings.append(train_week(defs, instance, key, run_config, log_level))
-    publish_op = defs.get_assets_def(dg.AssetKey(["forecasts", "product_forecasts"])).node_def.name
-    publish = {"ops": {publish_op: {"config": dict(publish_config)}}} if publish_config else None
-    with timer.stage("publish (champion forecasts)"):
-        run_job(defs.resolve_job_def("weekly_publish_job"), instance, week, publish, log_level)
+        with timer.stage("publish (champion forecasts, realised accuracy)"):
+            run_job(defs.resolve_job_def("weekly_publish_job"), instance, key, publish, log_level)
     return PipelineResult(ingested=ingested, week=week, trainings=trainings)
 
 

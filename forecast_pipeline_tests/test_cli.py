@@ -95,7 +95,10 @@ def test_demo_twice_on_a_given_server(tmp_path: Path, pg_server_url: str) -> Non
     assert f"lake files: {tmp_path / 'home' / 'lake'}" in out
     counts = _row_counts(out)
     assert counts["warehouse.uploads"] == 13
-    assert counts["forecasts.forecast_runs"] == 1
+    assert counts["forecasts.forecast_runs"] == 2  # both trained weeks were published
+    assert counts["forecasts.realised_accuracy"] > 0
+    accuracy = out.split("== Realised accuracy of week")[1].split("==")[1]
+    assert re.search(r"^\s*product\s+\d{4}-\d{2}-\d{2}\s+1\s+\d+\s+\d+\.\d+", accuracy, re.M)
     assert counts["forecasts.top_products"] > 0
     assert "0 new upload(s) ingested in this run" in second.stdout
     assert _row_counts(second.stdout) == counts
