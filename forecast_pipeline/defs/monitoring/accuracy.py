@@ -10,6 +10,7 @@ from datetime import date
 
 import dagster as dg
 import pandas as pd
+import psycopg
 
 from forecast_pipeline.defs.forecasting.storage import OWNERS
 from forecast_pipeline.defs.ingest.assets import sales_history
@@ -21,6 +22,8 @@ from forecast_pipeline.monitoring import drift
 from forecast_pipeline.warehouse import accuracy
 
 HORIZON_BUCKETS = ((1, 1), (2, 4), (5, 13), (14, 26), (27, 52))
+# target weeks drawn in the accuracy chart
+CHART_WEEKS = 52
 PRODUCT_FORECASTS = dg.AssetKey(["forecasts", "product_forecasts"])
 
 
@@ -64,7 +67,7 @@ def _by_category_and_horizon(components: pd.DataFrame) -> str:
 
 
 def current_bands(
-    conn, week: date, policy: MonitoringPolicy
+    conn: psycopg.Connection, week: date, policy: MonitoringPolicy
 ) -> tuple[str, dict[str, drift.ErrorBand]]:
     """The model of the latest run published before ``week`` (``name vN, trained on W``) and
     the error band of each level the policy checks (empty when its backtest is unknown)."""
@@ -97,12 +100,12 @@ def current_bands(
         "additive components). Read by analytics.realised_accuracy and "
         "analytics.forecast_accuracy. Metadata: headline figures per week (plotted by the UI "
         "across partitions), a table per category and horizon, and a chart of the realised "
-        "WAPE over all scored weeks."
+        "WAPE over the last 52 scored weeks with the error-drift limit."
     ),
 )
 def realised_accuracy(
     context: dg.AssetExecutionContext, warehouse: Warehouse, monitoring_policy: MonitoringPolicy
-):
+) -> dg.MaterializeResult:
     from forecast_pipeline.defs.monitoring.plots import accuracy_chart
 
     week = date.fromisoformat(context.partition_key)
@@ -119,7 +122,7 @@ def realised_accuracy(
             )
         components = accuracy.score_week(conn, week)
         rows = accuracy.replace_realised_accuracy(conn, week, components)
-        scored = accuracy.load_realised_accuracy(conn, week)
+        scored = accuracy.load_realised_accuracy(conn, week, CHART_WEEKS)
         bands = current_bands(conn, week, monitoring_policy)[1]
     runs = components["run_id"].nunique() if rows else 0
     context.log.info(f"week {week}: {runs} published run(s) scored, {rows} rows")
