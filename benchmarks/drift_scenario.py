@@ -26,8 +26,10 @@ import dagster as dg
 from forecast_pipeline.definitions import build_definitions
 from forecast_pipeline.defs.resources import LocalLandingZone
 from forecast_pipeline.deployments import Deployment
+from forecast_pipeline.local_stack import local_environment
 from forecast_pipeline.sample import SampleConfig
 from forecast_pipeline.scenario import ShiftScenario, run_shift_scenario
+from forecast_pipeline.settings import PlatformSettings
 from forecast_pipeline.warehouse import databases, migrate
 
 
@@ -49,19 +51,11 @@ def main() -> None:
     names = [f"bench_drift_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("wh", "ml")]
     for name in names:
         databases.ensure_database(server, name)
-    root = Path(tempfile.mkdtemp(prefix="drift_"))
-    warehouse_url = databases.with_database(server, names[0])
-    migrate.upgrade(warehouse_url)
-    os.environ.update(
-        {
-            "FORECAST_DEPLOYMENT": "local",
-            "FORECAST_WAREHOUSE_URL": warehouse_url,
-            "MLFLOW_TRACKING_URI": databases.with_database(server, names[1], driver="psycopg"),
-            "FORECAST_MLFLOW_ARTIFACTS": (root / "lake" / "mlflow-artifacts").as_uri(),
-            "FORECAST_LAKE_ROOT": str(root / "lake"),
-            "FORECAST_LANDING_DIR": str(root / "landing"),
-        }
+    settings = PlatformSettings(
+        home=Path(tempfile.mkdtemp(prefix="drift_")), warehouse_db=names[0], mlflow_db=names[1]
     )
+    os.environ.update(local_environment(settings, server))
+    migrate.upgrade(os.environ["FORECAST_WAREHOUSE_URL"])
     trained = args.trained_week
     scenario = ShiftScenario(
         sample=SampleConfig(
@@ -84,8 +78,8 @@ def main() -> None:
                 scenario,
                 build_definitions(Deployment.LOCAL),
                 instance,
-                LocalLandingZone(root=str(root / "landing"), settle_seconds=0),
-                root / "landing",
+                LocalLandingZone(root=str(settings.landing_dir), settle_seconds=0),
+                settings.landing_dir,
                 forecast_config={"backtest_windows": 2, "horizon_weeks": 13},
                 tuning_config={"n_trials": 1, "max_series": 10},
                 monitoring_policy=policy,

@@ -9,7 +9,7 @@ then the publish job, as the ``publish_after_*`` sensors would request it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -61,6 +61,26 @@ def unmerged_uploads(instance: dg.DagsterInstance) -> list[str]:
     ]
 
 
+def execute(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    partition: str | None = None,
+    run_config: Mapping[str, Any] | None = None,
+    log_level: str = "DEBUG",
+    asset_selection: Sequence[dg.AssetKey] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Execute ``job`` (or its ``asset_selection``) in process on ``instance`` for one
+    partition, the console at ``log_level``; the result, successful or not."""
+    config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
+    return job.execute_in_process(
+        instance=instance,
+        partition_key=partition,
+        run_config=config,
+        raise_on_error=False,
+        asset_selection=asset_selection,
+    )
+
+
 def run_job(
     job: dg.JobDefinition,
     instance: dg.DagsterInstance,
@@ -68,12 +88,8 @@ def run_job(
     run_config: Mapping[str, Any] | None = None,
     log_level: str = "DEBUG",
 ) -> dg.ExecuteInProcessResult:
-    """Execute ``job`` in process on ``instance`` (for one partition); raises
-    :class:`PipelineRunFailed` when the run fails."""
-    config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
-    result = job.execute_in_process(
-        instance=instance, partition_key=partition, run_config=config, raise_on_error=False
-    )
+    """:func:`execute`, raising :class:`PipelineRunFailed` when the run fails."""
+    result = execute(job, instance, partition, run_config, log_level)
     if not result.success:
         raise PipelineRunFailed(f"{job.name} failed (partition {partition}, run {result.run_id})")
     return result
@@ -116,10 +132,8 @@ def train_week(
     """Run the weekly training job for ``week``. A run stopped by the promotion gate is a normal
     outcome (the challenger stays challenger); any other failure raises
     :class:`PipelineRunFailed`."""
-    job = defs.resolve_job_def("weekly_training_job")
-    config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
-    result = job.execute_in_process(
-        instance=instance, partition_key=week, run_config=config, raise_on_error=False
+    result = execute(
+        defs.resolve_job_def("weekly_training_job"), instance, week, run_config, log_level
     )
     gate = [
         event.event_specific_data
@@ -232,14 +246,8 @@ def publish_week(
     accuracy, error-drift check). ``run_config`` is given to both runs (e.g. resource config).
     Returns the check evaluations of the two runs by check name."""
     features = dg.AssetKey(["features", "weekly_sales"])
-    config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
-    built = defs.resolve_job_def("weekly_training_job").execute_in_process(
-        instance=instance,
-        partition_key=week,
-        asset_selection=[features],
-        run_config=config,
-        raise_on_error=False,
-    )
+    training = defs.resolve_job_def("weekly_training_job")
+    built = execute(training, instance, week, run_config, log_level, asset_selection=[features])
     if not built.success:
         raise PipelineRunFailed(f"features of week {week} failed (run {built.run_id})")
     published = run_job(

@@ -33,34 +33,35 @@ POLICY = {"error_window_weeks": 2, "escalate_after_weeks": ESCALATE_AFTER}
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory, make_database):
-    from forecast_pipeline.warehouse import databases, migrate
+def scenario(tmp_path_factory: pytest.TempPathFactory, make_database, pg_server_url: str):
+    from sqlalchemy import make_url
+
+    from forecast_pipeline.local_stack import local_environment
+    from forecast_pipeline.settings import PlatformSettings
+    from forecast_pipeline.warehouse import migrate
 
     root = tmp_path_factory.mktemp("drift")
     warehouse_url = make_database()
     migrate.upgrade(warehouse_url)
-    mlflow_url = databases.with_database(make_database("fp_mlflow"), driver="psycopg")
-    env = {
-        "FORECAST_WAREHOUSE_URL": warehouse_url,
+    settings = PlatformSettings(
+        home=root,
+        warehouse_db=make_url(warehouse_url).database,
         # a registry of its own: the session's MLflow store holds other tests' champions
-        "MLFLOW_TRACKING_URI": mlflow_url,
-        "FORECAST_MLFLOW_ARTIFACTS": (root / "lake" / "mlflow-artifacts").as_uri(),
-        "FORECAST_LAKE_ROOT": str(root / "lake"),
-        "FORECAST_LANDING_DIR": str(root / "landing"),
-        "FORECAST_DEPLOYMENT": "local",
-    }
+        mlflow_db=make_url(make_database("fp_mlflow")).database,
+    )
+    env = local_environment(settings, pg_server_url)
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
         defs = build_definitions(Deployment.LOCAL)
-        landing = LocalLandingZone(root=str(root / "landing"), settle_seconds=0)
+        landing = LocalLandingZone(root=str(settings.landing_dir), settle_seconds=0)
         with dg.DagsterInstance.ephemeral() as instance:
             result = run_shift_scenario(
                 SCENARIO,
                 defs,
                 instance,
                 landing,
-                root / "landing",
+                settings.landing_dir,
                 forecast_config={"backtest_windows": 2, "horizon_weeks": 13},
                 tuning_config={"n_trials": 1, "max_series": 10},
                 monitoring_policy=POLICY,
