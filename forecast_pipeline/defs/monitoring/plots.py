@@ -45,9 +45,10 @@ def accuracy_figure(scored: pd.DataFrame, limits: dict[str, float] | None = None
             ax.axhline(limits[level], color="#d62728", ls="--", lw=1, label="error-drift limit")
         ax.set_title(f"{level}: realised WAPE by target week")
         ax.set_ylim(bottom=0)
-        locator = mdates.AutoDateLocator(maxticks=6)
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        if part["target_week"].nunique() > 1:  # a locator cannot space a single date
+            locator = mdates.AutoDateLocator(maxticks=6)
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
