@@ -21,8 +21,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecast_pipeline.ml.metrics import cutoff_scales
-
 __all__ = [
     "COMPONENT_COLUMNS",
     "KEY_COLUMNS",
@@ -62,29 +60,100 @@ _FORECAST_COLUMNS = [
 
 
 def fill_weeks(weekly: pd.DataFrame, last_week: pd.Timestamp) -> pd.DataFrame:
-    """``weekly`` (``series_id``, ``ds``, ``y``; weeks with sales only) made gap free: every
-    week from each series' first one to ``last_week``, missing weeks as 0 units."""
-    if weekly.empty:
-        return weekly.loc[:, ["series_id", "ds", "y"]]
-    frames = []
-    for series_id, part in weekly.groupby("series_id", sort=True):
-        weeks = pd.date_range(part["ds"].min(), last_week, freq="W-MON")
-        y = part.set_index("ds")["y"].reindex(weeks, fill_value=0.0)
-        frames.append(pd.DataFrame({"series_id": series_id, "ds": weeks, "y": y.to_numpy()}))
-    return pd.concat(frames, ignore_index=True)
+    """``weekly`` (``series_id``, ``ds`` (Mondays), ``y``; weeks with sales only, one row per
+    series and week) made gap free: every week from each series' first one to ``last_week``,
+    missing weeks as 0 units; rows after ``last_week`` are left out. Sorted by series and week.
+    """
+    last = np.datetime64(pd.Timestamp(last_week), "ns")
+    frame = weekly.loc[:, ["series_id", "ds", "y"]]
+    frame = frame[frame["ds"].to_numpy("datetime64[ns]") <= last]
+    if frame.empty:
+        return frame.reset_index(drop=True)
+    codes, ids = pd.factorize(frame["series_id"], sort=True)
+    week = np.timedelta64(7, "D")
+    ds = frame["ds"].to_numpy("datetime64[ns]")
+    first = pd.Series(ds).groupby(codes).min().to_numpy("datetime64[ns]")
+    lengths = (last - first) // week + 1
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    y = np.zeros(int(lengths.sum()))
+    y[offsets[codes] + (ds - first[codes]) // week] = frame["y"].to_numpy(float)
+    within = np.arange(len(y)) - np.repeat(offsets, lengths)
+    return pd.DataFrame(
+        {
+            "series_id": np.repeat(ids.to_numpy(), lengths),
+            "ds": np.repeat(first, lengths) + within * week,
+            "y": y,
+        }
+    )
 
 
 def forecast_scales(
     weekly_history: pd.DataFrame, forecast_weeks: Sequence[pd.Timestamp]
 ) -> pd.DataFrame:
-    """The MASE scale of every series as of each forecast week.
+    """The MASE scale of every series as of each forecast week: equal to
+    ``cutoff_scales(history, forecast_weeks, SEASON_LENGTH, robust=True)``
+    (:func:`forecast_pipeline.ml.metrics.robust_scale` of the history up to each week) but in
+    one pass over the history instead of one per week.
+
+    Per series, running sums (and counts) of ``|y_t - y_{t-52}|``, ``|y_t - y_{t-1}|`` and
+    ``|y_t|`` are read at the series' last week on or before each forecast week: the scale is
+    the seasonal-naive MAE; with no seasonal difference yet (at most 52 weeks known) the
+    lag-1 naive MAE; where that is zero or undefined (a single week, a flat history) the mean
+    ``|y|``; then 1.
 
     ``weekly_history`` has ``series_id``, ``ds`` (Monday), ``y``, gap free from each series'
-    first sale. Returns ``series_id``, ``forecast_week``, ``scale`` (finite, > 0).
+    first sale. Returns ``series_id``, ``forecast_week``, ``scale`` (finite, > 0), by forecast
+    week then series; series without history at a forecast week are absent.
     """
-    history = weekly_history.rename(columns={"series_id": "unique_id"})
-    scales = cutoff_scales(history, list(forecast_weeks), SEASON_LENGTH, robust=True)
-    return scales.rename(columns={"unique_id": "series_id", "cutoff": "forecast_week"})
+    cutoffs = np.sort(pd.to_datetime(pd.Series(forecast_weeks)).unique())
+    columns = ["series_id", "forecast_week", "scale"]
+    if weekly_history.empty or cutoffs.size == 0:
+        return pd.DataFrame(columns=columns)
+    # one row per series, its weeks left-aligned (position 0 = first week), padded with NaN/NaT
+    codes, ids = pd.factorize(weekly_history["series_id"], sort=True)
+    ds = weekly_history["ds"].to_numpy("datetime64[ns]")
+    order = np.lexsort((ds, codes))
+    codes, ds = codes[order], ds[order]
+    lengths = np.bincount(codes, minlength=len(ids))
+    position = np.arange(len(codes)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    shape = (len(ids), int(lengths.max()))
+    y = np.full(shape, np.nan)
+    y[codes, position] = weekly_history["y"].to_numpy(float)[order]
+    weeks = np.full(shape, np.datetime64("NaT", "ns"))
+    weeks[codes, position] = ds
+    # per cutoff, the series known then and the position of their last week on or before it
+    known = np.stack([(weeks <= c).sum(axis=1) for c in cutoffs.astype("datetime64[ns]")]) - 1
+    cutoff, series = np.nonzero(known >= 0)
+    last = known[cutoff, series]
+    raw = _running_mean(_lagged_abs_diff(y, SEASON_LENGTH), series, last)
+    raw = np.where(np.isnan(raw), _running_mean(_lagged_abs_diff(y, 1), series, last), raw)
+    level = _running_mean(np.abs(y), series, last)
+    with np.errstate(invalid="ignore"):
+        scale = np.where(raw > 0, raw, np.where(level > 0, level, 1.0))
+    return pd.DataFrame(
+        {
+            "series_id": ids.to_numpy()[series],
+            "forecast_week": pd.DatetimeIndex(cutoffs[cutoff]),
+            "scale": scale,
+        }
+    )
+
+
+def _lagged_abs_diff(y: np.ndarray, lag: int) -> np.ndarray:
+    """``|y_t - y_{t-lag}|`` along each row of ``y``; NaN for the first ``lag`` columns."""
+    out = np.full(y.shape, np.nan)
+    out[:, lag:] = np.abs(y[:, lag:] - y[:, :-lag])
+    return out
+
+
+def _running_mean(values: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Mean of the non-NaN ``values`` of each row up to and including ``columns`` (as pandas'
+    mean skips NaN), at (``rows``, ``columns``); NaN where there is none."""
+    finite = ~np.isnan(values)
+    total = np.cumsum(np.where(finite, values, 0.0), axis=1)[rows, columns]
+    count = np.cumsum(finite, axis=1)[rows, columns]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
 
 
 def score_forecasts(

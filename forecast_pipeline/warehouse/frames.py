@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import psycopg
@@ -53,3 +53,35 @@ def read_frame(conn: psycopg.Connection, query: str, params: Sequence[object] = 
         cur.execute(query, params)
         columns = [d.name for d in cur.description or []]
         return pd.DataFrame(cur.fetchall(), columns=columns)
+
+
+def read_csv_frame(
+    conn: psycopg.Connection,
+    query: str,
+    params: Sequence[object] | Mapping[str, object],
+    types: Mapping[str, pa.DataType],
+) -> pd.DataFrame:
+    """Run a parameterised query through ``COPY (query) TO STDOUT`` and parse the CSV with
+    Arrow: for large results several times faster than :func:`read_frame`, which builds a
+    Python object per value. The parameters are bound client-side (COPY takes no server-side
+    parameters), quoted by psycopg.
+
+    ``types`` names every column of the query, in order, with its Arrow type (CSV carries no
+    types, and e.g. a hex id can look like a number). Dates come back as ``datetime64``, NULL
+    as NaN / None; a text column cannot hold NULL (it would be read as an empty string).
+    """
+    statement = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(sql.SQL(query))
+    buffer = io.BytesIO()
+    with conn.cursor() as cur, cur.copy(statement, params) as copy:
+        for chunk in copy:
+            buffer.write(chunk)
+    if buffer.tell() == 0:
+        table = pa.table({name: pa.array([], type=kind) for name, kind in types.items()})
+    else:
+        buffer.seek(0)
+        table = pa_csv.read_csv(
+            buffer,
+            read_options=pa_csv.ReadOptions(column_names=list(types)),
+            convert_options=pa_csv.ConvertOptions(column_types=dict(types)),
+        )
+    return table.to_pandas(date_as_object=False)

@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecast_pipeline.ml.metrics import cutoff_scales
 from forecast_pipeline.monitoring.accuracy import (
     COMPONENT_COLUMNS,
     KEY_COLUMNS,
+    SEASON_LENGTH,
     fill_weeks,
     forecast_scales,
     metrics_from_components,
@@ -234,6 +236,21 @@ def test_fill_weeks_adds_zero_weeks_from_each_series_first_week_to_the_last_week
     ]
 
 
+def test_fill_weeks_leaves_out_the_weeks_after_the_last_week() -> None:
+    weekly = pd.DataFrame(
+        {
+            "series_id": ["a", "a", "late"],
+            "ds": [_monday(0), _monday(4), _monday(5)],
+            "y": [2.0, 9.0, 1.0],
+        }
+    )
+    filled = fill_weeks(weekly, _monday(1))
+    assert filled.to_dict("records") == [
+        {"series_id": "a", "ds": _monday(0), "y": 2.0},
+        {"series_id": "a", "ds": _monday(1), "y": 0.0},
+    ]
+
+
 def test_fill_weeks_of_nothing_is_empty() -> None:
     empty = pd.DataFrame({"series_id": [], "ds": pd.to_datetime([]), "y": []})
     assert fill_weeks(empty, TARGET).empty
@@ -280,3 +297,63 @@ def test_scale_of_a_flat_series_falls_back_to_its_mean_and_of_a_zero_series_to_o
 def test_series_without_history_at_the_forecast_week_have_no_scale() -> None:
     scales = forecast_scales(_history("new", [3, 4]), [LATE - pd.Timedelta(weeks=2), LATE])
     assert scales["forecast_week"].tolist() == [LATE]
+
+
+def _random_histories(rng: np.random.Generator) -> pd.DataFrame:
+    """Gap-free weekly series starting on different weeks: long and short counts with zeros,
+    intermittent and fractional series, flat and all-zero ones, series of exactly one season
+    and one season plus a week, single points."""
+    kinds = [
+        ("counts", lambda n: rng.poisson(4.0, n), (60, 160)),
+        ("short", lambda n: rng.poisson(4.0, n), (2, 52)),
+        ("intermittent", lambda n: rng.binomial(1, 0.1, n) * rng.poisson(3.0, n), (10, 140)),
+        ("fractional", lambda n: rng.gamma(2.0, 1.5, n), (30, 120)),
+        ("flat", lambda n: np.full(n, 5.0), (1, 80)),
+        ("zero", lambda n: np.zeros(n), (1, 80)),
+        ("season", lambda n: rng.poisson(4.0, n), (SEASON_LENGTH, SEASON_LENGTH)),
+        ("season_plus_one", lambda n: rng.poisson(4.0, n), (SEASON_LENGTH + 1,) * 2),
+        ("single", lambda n: rng.poisson(4.0, n), (1, 1)),
+    ]
+    frames = []
+    for kind, values, (shortest, longest) in kinds:
+        for i in range(3):
+            n = int(rng.integers(shortest, longest + 1))
+            start = TARGET + pd.Timedelta(weeks=int(rng.integers(0, 40)))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "series_id": f"{kind}_{i}",
+                        "ds": pd.date_range(start, periods=n, freq="W-MON"),
+                        "y": np.asarray(values(n), float),
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True).sample(frac=1.0, random_state=1)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_forecast_scales_equal_the_scales_recomputed_at_every_cutoff(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    history = _random_histories(rng)
+    weeks = [TARGET + pd.Timedelta(weeks=int(k)) for k in rng.integers(-10, 220, size=25)]
+    cutoffs = [
+        TARGET - pd.Timedelta(weeks=3),  # before every series starts: no scale at all
+        weeks[0],  # twice, as forecasts repeat their run's week
+        TARGET + pd.Timedelta(weeks=30, days=2),  # a Wednesday
+        *weeks,
+    ]
+    expected = cutoff_scales(
+        history.rename(columns={"series_id": "unique_id"}), cutoffs, SEASON_LENGTH, robust=True
+    ).rename(columns={"unique_id": "series_id", "cutoff": "forecast_week"})
+    scales = forecast_scales(history, cutoffs)
+    assert list(scales.columns) == ["series_id", "forecast_week", "scale"]
+    assert scales[["series_id", "forecast_week"]].values.tolist() == (
+        expected[["series_id", "forecast_week"]].values.tolist()
+    )
+    np.testing.assert_allclose(scales["scale"], expected["scale"].astype(float), rtol=1e-12, atol=0)
+
+
+def test_forecast_scales_without_weeks_or_history_are_empty() -> None:
+    assert forecast_scales(_history("a", [1, 2]), []).empty
+    empty = pd.DataFrame({"series_id": [], "ds": pd.to_datetime([]), "y": []})
+    assert forecast_scales(empty, [LATE]).empty

@@ -142,7 +142,18 @@ def _merge_sales(conn: psycopg.Connection, upload_id: str, rows: list[dict]) -> 
     merge.merge_upload(conn, upload_id, sales)
 
 
-def _publish(url: str, week: date, run_id: str, version: str, rows: list[tuple]) -> None:
+def _publish(
+    url: str,
+    week: date,
+    run_id: str,
+    version: str,
+    rows: list[tuple],
+    *,
+    horizon: int = 2,
+    moved: dict[str, str] | None = None,
+) -> None:
+    """Publish ``rows`` as run ``run_id`` of ``week``; ``moved`` overrides the categories of
+    some products in the product forecasts."""
     run = publishing.ForecastRun(
         run_id=run_id,
         partition_key=str(week),
@@ -153,7 +164,7 @@ def _publish(url: str, week: date, run_id: str, version: str, rows: list[tuple])
         dagster_run_id=None,
         data_start=_weeks_before(4),
         data_end=week,
-        horizon_weeks=2,
+        horizon_weeks=horizon,
         n_products=len(PRODUCTS),
     )
     products, categories = [], []
@@ -168,9 +179,9 @@ def _publish(url: str, week: date, run_id: str, version: str, rows: list[tuple])
             "upper_95": hi95,
         }
         if series_id in PRODUCTS:
+            category = (moved or {}).get(series_id, PRODUCTS[series_id][1])
             products.append(
-                {"product_id": series_id, "category": PRODUCTS[series_id][1], "cold_start": False}
-                | row
+                {"product_id": series_id, "category": category, "cold_start": False} | row
             )
         else:
             level = "total" if series_id == "total" else "category"
@@ -178,7 +189,9 @@ def _publish(url: str, week: date, run_id: str, version: str, rows: list[tuple])
     tables = publishing.PublishedTables(
         product_forecasts=pd.DataFrame(products),
         top_products=pd.DataFrame(columns=publishing.TOP_PRODUCT_COLUMNS[1:]),
-        category_forecasts=pd.DataFrame(categories),
+        category_forecasts=pd.DataFrame(
+            categories, columns=publishing.CATEGORY_FORECAST_COLUMNS[1:]
+        ),
         category_outlook=pd.DataFrame(columns=publishing.CATEGORY_OUTLOOK_COLUMNS[1:]),
     )
     with psycopg.connect(url) as conn:
@@ -266,6 +279,45 @@ def test_a_product_without_sales_in_the_week_counts_as_zero_units(warehouse: str
     early_home = scored.query("run_id == 'early' and level == 'product' and category == 'Home'")
     # P1 sold 20 and P3 nothing: P3's forecast of 2 is an error of 2 against 0 units
     assert early_home[["actual_units", "abs_error"]].values.tolist() == [[20.0, 4.0]]
+
+
+def test_product_forecasts_of_a_category_without_category_forecasts_are_scored(
+    warehouse: str,
+) -> None:
+    # a run of W-3 forecast P2 three weeks ahead under a category nothing else has (say the
+    # product was in Garden then): no category forecast, no product of the warehouse in it
+    _publish(
+        warehouse,
+        _weeks_before(3),
+        "older",
+        "1",
+        [("P2", 0, 3, 7.0, 6, 8, 5, 9)],
+        horizon=3,
+        moved={"P2": "Garden"},
+    )
+    assert _score(warehouse, W) == 11
+    # P2 sold 8 against 7; its scale at W-3 (5, 5: a flat history) is its mean, 5
+    assert [row for row in _stored(warehouse, W) if row[0] == "older"] == _approx_rows(
+        [
+            (
+                "older",
+                _weeks_before(3),
+                "1",
+                "product",
+                "Garden",
+                3,
+                1,
+                8.0,
+                7.0,
+                1.0,
+                -1.0,
+                0.2,
+                1,
+                1,
+                1,
+            )
+        ]
+    )
 
 
 def test_a_superseded_run_is_not_scored(warehouse: str) -> None:
