@@ -136,17 +136,14 @@ def score_week(conn: psycopg.Connection, week: date) -> pd.DataFrame:
     """Every published run's forecasts of ``week`` (a Monday) scored at each level against the
     week's sales: rows of :func:`forecast_pipeline.monitoring.accuracy.score_forecasts`, empty
     when no run forecast the week. The caller checks that the week is complete."""
-    forecasts = {
-        level: load_product_forecasts(conn, week)
-        if level == "product"
-        else load_category_forecasts(conn, week, level)
-        for level in LEVELS
-    }
+    forecasts = {"product": load_product_forecasts(conn, week)}
+    for level in LEVELS[1:]:
+        forecasts[level] = load_category_forecasts(conn, week, level)
     forecasts = {level: frame for level, frame in forecasts.items() if not frame.empty}
     if not forecasts:
         return pd.DataFrame(columns=KEY_COLUMNS + COMPONENT_COLUMNS)
     target = pd.Timestamp(week)
-    units = load_weekly_units(conn, week + timedelta(days=7))
+    units = load_weekly_units(conn, week + timedelta(days=7))  # one query for the three levels
     frames = []
     for level, level_forecasts in forecasts.items():
         weekly = level_units(units, level)
